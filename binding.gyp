@@ -1,0 +1,28 @@
+{
+  "targets": [
+    {
+      "target_name": "torchbridge",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/tensor.cc",
+        "native/autograd.cc",
+        "native/runtime.cc",
+        "native/nn/functional.cc",
+        "native/optim/adam.cc",
+        "native/optim/sgd.cc",
+        "native/optim/lr_scheduler.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(node scripts/find-libtorch.js --include-dirs)"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-ffp-contract=off",
+                    "<!@(node scripts/find-libtorch.js --cflags)"],
+      "libraries": ["<!@(node scripts/find-libtorch.js --libs)"]
+    }
+  ]
+}

@@ -1,0 +1,23 @@
+// Per-environment state (worker-thread safe) and the registration hooks of each native file.
+#pragma once
+#include <napi.h>
+
+namespace tb {
+
+struct AddonData {
+  Napi::FunctionReference tensorClass;
+  Napi::FunctionReference torchError;
+};
+
+inline AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+void RegisterErrors(Napi::Env env, Napi::Object exports);
+void RegisterTensor(Napi::Env env, Napi::Object exports);
+void RegisterAutograd(Napi::Env env, Napi::Object exports);
+void RegisterRuntime(Napi::Env env, Napi::Object exports);
+void RegisterFunctional(Napi::Env env, Napi::Object exports);
+void RegisterAdam(Napi::Env env, Napi::Object exports);
+void RegisterSgd(Napi::Env env, Napi::Object exports);
+void RegisterLrScheduler(Napi::Env env, Napi::Object exports);
+
+}  // namespace tb

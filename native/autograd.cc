@@ -1,0 +1,53 @@
+// The native side of src/autograd.ts: backward off the JS thread, gradient access.
+#include <ATen/ATen.h>
+#include "addon.h"
+#include "errors.h"
+#include "tensor.h"
+#include "worker.h"
+
+namespace tb {
+namespace {
+
+// backward(loss, gradient | undefined, retainGraph)
+Napi::Value Backward(const Napi::CallbackInfo& info) {
+  at::Tensor loss = ArgTensor(info, 0);
+  c10::optional<at::Tensor> gradient = ArgOptTensor(info, 1);
+  bool retainGraph = ArgBool(info, 2);
+  return RunAsyncVoid(info.Env(), true, [loss, gradient, retainGraph]() {
+    loss.backward(gradient.value_or(at::Tensor()), retainGraph);
+  });
+}
+
+Napi::Value Grad(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  return TensorHandle::New(info.Env(), t.grad());
+}
+
+// zeroGrad(params, setToNone): Optimizer.zero_grad's semantics (grad is detached, then zeroed).
+void ZeroGrad(const Napi::CallbackInfo& info) {
+  auto params = ArgTensorList(info, 0);
+  bool setToNone = ArgBool(info, 1);
+  Guarded(info.Env(), [&] {
+    for (at::Tensor& p : params) {
+      at::Tensor& g = p.mutable_grad();
+      if (!g.defined()) continue;
+      if (setToNone) {
+        g.reset();
+      } else {
+        if (g.grad_fn()) g = g.detach();
+        else g.requires_grad_(false);
+        g.zero_();
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void RegisterAutograd(Napi::Env env, Napi::Object exports) {
+  exports.Set("backward", Napi::Function::New(env, Backward));
+  exports.Set("grad", Napi::Function::New(env, Grad));
+  exports.Set("zeroGrad", Napi::Function::New(env, ZeroGrad));
+}
+
+}  // namespace tb

@@ -1,0 +1,106 @@
+// The native side of src/nn/functional.ts: the layers' math, each op off the JS thread.
+// Every op calls the same ATen function that torch.nn.functional calls, so results are bitwise
+// PyTorch's.
+#include <ATen/ATen.h>
+#include "../addon.h"
+#include "../tensor.h"
+#include "../worker.h"
+
+namespace tb {
+namespace {
+
+// The last argument of every op is the caller's grad mode (noGrad scopes live in JS).
+bool GradArg(const Napi::CallbackInfo& info) { return ArgBool(info, info.Length() - 1); }
+
+// linear(x, weight, bias | undefined, grad)
+Napi::Value Linear(const Napi::CallbackInfo& info) {
+  at::Tensor x = ArgTensor(info, 0), w = ArgTensor(info, 1);
+  c10::optional<at::Tensor> b = ArgOptTensor(info, 2);
+  return RunAsyncTensor(info.Env(), GradArg(info), [x, w, b]() { return at::linear(x, w, b); });
+}
+
+// conv2d(x, weight, bias | undefined, stride, padding, dilation, groups, grad)
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  at::Tensor x = ArgTensor(info, 0), w = ArgTensor(info, 1);
+  c10::optional<at::Tensor> b = ArgOptTensor(info, 2);
+  auto stride = ArgIntList(info, 3), padding = ArgIntList(info, 4), dilation = ArgIntList(info, 5);
+  int64_t groups = ArgInt(info, 6);
+  return RunAsyncTensor(info.Env(), GradArg(info), [=]() {
+    return at::conv2d(x, w, b, stride, padding, dilation, groups);
+  });
+}
+
+// relu(x, inplace, grad)
+Napi::Value Relu(const Napi::CallbackInfo& info) {
+  at::Tensor x = ArgTensor(info, 0);
+  bool inplace = ArgBool(info, 1);
+  return RunAsyncTensor(info.Env(), GradArg(info), [x, inplace]() {
+    return inplace ? at::relu_(const_cast<at::Tensor&>(x)) : at::relu(x);
+  });
+}
+
+// maxPool2d(x, kernel, stride, padding, dilation, ceilMode, grad)
+Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
+  at::Tensor x = ArgTensor(info, 0);
+  auto kernel = ArgIntList(info, 1), stride = ArgIntList(info, 2), padding = ArgIntList(info, 3),
+       dilation = ArgIntList(info, 4);
+  bool ceilMode = ArgBool(info, 5);
+  return RunAsyncTensor(info.Env(), GradArg(info), [=]() {
+    return at::max_pool2d(x, kernel, stride, padding, dilation, ceilMode);
+  });
+}
+
+// adaptiveAvgPool2d(x, outputSize, grad)
+Napi::Value AdaptiveAvgPool2d(const Napi::CallbackInfo& info) {
+  at::Tensor x = ArgTensor(info, 0);
+  auto size = ArgIntList(info, 1);
+  return RunAsyncTensor(info.Env(), GradArg(info), [=]() { return at::adaptive_avg_pool2d(x, size); });
+}
+
+// dropout(x, p, training, grad)
+Napi::Value Dropout(const Napi::CallbackInfo& info) {
+  at::Tensor x = ArgTensor(info, 0);
+  double p = ArgDouble(info, 1);
+  bool training = ArgBool(info, 2);
+  return RunAsyncTensor(info.Env(), GradArg(info), [=]() { return at::dropout(x, p, training); });
+}
+
+// softmax(x, dim, log, grad)
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  at::Tensor x = ArgTensor(info, 0);
+  int64_t dim = ArgInt(info, 1);
+  bool log = ArgBool(info, 2);
+  return RunAsyncTensor(info.Env(), GradArg(info), [=]() {
+    return log ? x.log_softmax(dim) : x.softmax(dim);
+  });
+}
+
+// crossEntropy(input, target, weight | undefined, reduction, ignoreIndex, labelSmoothing, grad)
+Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
+  at::Tensor input = ArgTensor(info, 0), target = ArgTensor(info, 1);
+  c10::optional<at::Tensor> weight = ArgOptTensor(info, 2);
+  std::string reduction = ArgString(info, 3);
+  int64_t ignoreIndex = ArgInt(info, 4);
+  double smoothing = ArgDouble(info, 5);
+  int64_t mode = reduction == "none" ? at::Reduction::None
+                 : reduction == "sum" ? at::Reduction::Sum
+                                      : at::Reduction::Mean;
+  return RunAsyncTensor(info.Env(), GradArg(info), [=]() {
+    return at::cross_entropy_loss(input, target, weight, mode, ignoreIndex, smoothing);
+  });
+}
+
+}  // namespace
+
+void RegisterFunctional(Napi::Env env, Napi::Object exports) {
+  exports.Set("linear", Napi::Function::New(env, Linear));
+  exports.Set("conv2d", Napi::Function::New(env, Conv2d));
+  exports.Set("relu", Napi::Function::New(env, Relu));
+  exports.Set("maxPool2d", Napi::Function::New(env, MaxPool2d));
+  exports.Set("adaptiveAvgPool2d", Napi::Function::New(env, AdaptiveAvgPool2d));
+  exports.Set("dropout", Napi::Function::New(env, Dropout));
+  exports.Set("softmax", Napi::Function::New(env, Softmax));
+  exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropy));
+}
+
+}  // namespace tb

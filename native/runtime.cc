@@ -1,0 +1,75 @@
+// The native side of src/runtime.ts: seeding, threads, CUDA presence, live-memory counts.
+#include "runtime.h"
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/version.h>
+#include <atomic>
+#include "addon.h"
+#include "errors.h"
+#include "tensor.h"
+
+namespace tb {
+
+static std::atomic<int> g_threads{0};
+
+void ApplyThreadSettings() {
+  int wanted = g_threads.load();
+  if (wanted > 0 && at::get_num_threads() != wanted) at::set_num_threads(wanted);
+}
+
+namespace {
+
+void ManualSeed(const Napi::CallbackInfo& info) {
+  int64_t seed = ArgInt(info, 0);
+  Guarded(info.Env(), [&] { at::manual_seed(static_cast<uint64_t>(seed)); });
+}
+
+void SetNumThreads(const Napi::CallbackInfo& info) {
+  int64_t n = ArgInt(info, 0);
+  Guarded(info.Env(), [&] {
+    g_threads.store(static_cast<int>(n));
+    at::set_num_threads(static_cast<int>(n));
+  });
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  int wanted = g_threads.load();
+  return Napi::Number::New(info.Env(), wanted > 0 ? wanted : at::get_num_threads());
+}
+
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    int n = at::detail::getCUDAHooks().hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0;
+    return Napi::Number::New(info.Env(), n);
+  });
+}
+
+Napi::Value Memory(const Napi::CallbackInfo& info) {
+  MemoryCounts m = LiveMemory();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("tensors", Napi::Number::New(info.Env(), static_cast<double>(m.tensors)));
+  o.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(m.bytes)));
+  return o;
+}
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("torchVersion", TORCH_VERSION);
+  o.Set("cudaCompiled", at::detail::getCUDAHooks().hasCUDA());
+  o.Set("parallelInfo", at::get_parallel_info());
+  return o;
+}
+
+}  // namespace
+
+void RegisterRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
+  exports.Set("memory", Napi::Function::New(env, Memory));
+  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+}
+
+}  // namespace tb

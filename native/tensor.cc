@@ -1,0 +1,506 @@
+#include "tensor.h"
+#include <c10/core/GradMode.h>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include "addon.h"
+#include "errors.h"
+#include "worker.h"
+
+namespace tb {
+
+// ---- live-memory registry ----------------------------------------------------------------
+namespace {
+struct Registry {
+  std::mutex mutex;
+  std::unordered_map<const void*, std::pair<int64_t, int64_t>> storages;  // impl -> (refs, bytes)
+  int64_t handles = 0;
+  int64_t bytes = 0;
+};
+Registry& registry() {
+  static Registry* r = new Registry();  // never destroyed: finalizers may run during teardown
+  return *r;
+}
+const void* StorageKey(const at::Tensor& t) {
+  if (!t.defined() || !t.has_storage()) return nullptr;
+  return t.storage().unsafeGetStorageImpl();
+}
+// Returns the change in distinct storage bytes, for V8's external-memory accounting.
+int64_t Track(const at::Tensor& t, int delta) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.handles += delta;
+  const void* key = StorageKey(t);
+  if (!key) return 0;
+  auto& entry = r.storages[key];
+  int64_t change = 0;
+  if (delta > 0) {
+    if (entry.first++ == 0) {
+      entry.second = static_cast<int64_t>(t.storage().nbytes());
+      change = entry.second;
+    }
+  } else if (--entry.first == 0) {
+    change = -entry.second;
+    r.storages.erase(key);
+  }
+  r.bytes += change;
+  return change;
+}
+}  // namespace
+
+MemoryCounts LiveMemory() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  return {r.handles, r.bytes};
+}
+
+// ---- handle --------------------------------------------------------------------------------
+void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = DefineClass(env, "TensorHandle", {});
+  Data(env)->tensorClass = Napi::Persistent(cls);
+  exports.Set("TensorHandle", cls);
+}
+
+TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {}
+
+TensorHandle::~TensorHandle() { Release(); }
+
+void TensorHandle::Adopt(Napi::Env env, const at::Tensor& tensor) {
+  tensor_ = tensor;
+  live_ = true;
+  env_ = env;
+  int64_t change = Track(tensor_, +1);
+  if (change) Napi::MemoryManagement::AdjustExternalMemory(env, change);
+}
+
+void TensorHandle::Release() {
+  if (!live_) return;
+  live_ = false;
+  int64_t change = Track(tensor_, -1);
+  tensor_ = at::Tensor();
+  if (change && env_) Napi::MemoryManagement::AdjustExternalMemory(Napi::Env(env_), change);
+}
+
+Napi::Value TensorHandle::New(Napi::Env env, const at::Tensor& tensor) {
+  if (!tensor.defined()) return env.Undefined();
+  Napi::Object obj = Data(env)->tensorClass.New({});
+  TensorHandle::Unwrap(obj)->Adopt(env, tensor);
+  return obj;
+}
+
+Napi::Array TensorArray(Napi::Env env, const std::vector<at::Tensor>& tensors) {
+  Napi::Array out = Napi::Array::New(env, tensors.size());
+  for (size_t i = 0; i < tensors.size(); i++) out.Set(i, TensorHandle::New(env, tensors[i]));
+  return out;
+}
+
+// ---- argument readers ----------------------------------------------------------------------
+static Napi::TypeError ArgError(const Napi::CallbackInfo& info, size_t i, const char* expected) {
+  return Napi::TypeError::New(info.Env(), std::string("Expected ") + expected + " for native argument " + std::to_string(i));
+}
+
+static TensorHandle* HandleOf(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env)->tensorClass.Value())) return nullptr;
+  return TensorHandle::Unwrap(v.As<Napi::Object>());
+}
+
+static at::Tensor TensorFrom(const Napi::CallbackInfo& info, size_t i, const Napi::Value& v) {
+  TensorHandle* h = HandleOf(info.Env(), v);
+  if (!h) throw ArgError(info, i, "a tensor handle");
+  if (!h->live()) ThrowTorchError(info.Env(), "DISPOSED", "Tensor has been disposed");
+  return h->tensor();
+}
+
+at::Tensor ArgTensor(const Napi::CallbackInfo& info, size_t i) { return TensorFrom(info, i, info[i]); }
+
+c10::optional<at::Tensor> ArgOptTensor(const Napi::CallbackInfo& info, size_t i) {
+  if (info[i].IsUndefined() || info[i].IsNull()) return c10::nullopt;
+  return ArgTensor(info, i);
+}
+
+std::vector<at::Tensor> ArgTensorList(const Napi::CallbackInfo& info, size_t i, bool allowUndefined) {
+  if (!info[i].IsArray()) throw ArgError(info, i, "an array of tensor handles");
+  Napi::Array arr = info[i].As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (allowUndefined && (v.IsUndefined() || v.IsNull())) {
+      out.emplace_back();
+    } else {
+      out.push_back(TensorFrom(info, i, v));
+    }
+  }
+  return out;
+}
+
+double ArgDouble(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsNumber()) throw ArgError(info, i, "a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+int64_t ArgInt(const Napi::CallbackInfo& info, size_t i) {
+  if (info[i].IsBigInt()) {
+    bool lossless;
+    return info[i].As<Napi::BigInt>().Int64Value(&lossless);
+  }
+  if (!info[i].IsNumber()) throw ArgError(info, i, "an integer");
+  return info[i].As<Napi::Number>().Int64Value();
+}
+
+bool ArgBool(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsBoolean()) throw ArgError(info, i, "a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+std::string ArgString(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsString()) throw ArgError(info, i, "a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+std::vector<int64_t> ArgIntList(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsArray()) throw ArgError(info, i, "an array of integers");
+  Napi::Array arr = info[i].As<Napi::Array>();
+  std::vector<int64_t> out;
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsNumber()) throw ArgError(info, i, "an array of integers");
+    out.push_back(v.As<Napi::Number>().Int64Value());
+  }
+  return out;
+}
+
+std::vector<double> ArgDoubleList(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsArray()) throw ArgError(info, i, "an array of numbers");
+  Napi::Array arr = info[i].As<Napi::Array>();
+  std::vector<double> out;
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsNumber()) throw ArgError(info, i, "an array of numbers");
+    out.push_back(v.As<Napi::Number>().DoubleValue());
+  }
+  return out;
+}
+
+static const std::pair<const char*, at::ScalarType> kDtypes[] = {
+    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf},
+    {"bfloat16", at::kBFloat16}, {"int64", at::kLong}, {"int32", at::kInt},
+    {"int16", at::kShort}, {"int8", at::kChar}, {"uint8", at::kByte}, {"bool", at::kBool},
+};
+
+at::ScalarType ArgDtype(const Napi::CallbackInfo& info, size_t i) {
+  std::string name = ArgString(info, i);
+  for (const auto& d : kDtypes) {
+    if (name == d.first) return d.second;
+  }
+  throw ArgError(info, i, "a dtype name");
+}
+
+std::string DtypeName(at::ScalarType type) {
+  for (const auto& d : kDtypes) {
+    if (type == d.second) return d.first;
+  }
+  return c10::toString(type);
+}
+
+at::Device ArgDevice(const Napi::CallbackInfo& info, size_t i) {
+  return Guarded(info.Env(), [&] { return at::Device(ArgString(info, i)); });
+}
+
+// ---- tensor functions ----------------------------------------------------------------------
+namespace {
+
+at::TensorOptions Options(at::ScalarType dtype, at::Device device) {
+  return at::TensorOptions().dtype(dtype).device(device);
+}
+
+// fromData(typedArray, shape, dtype, device): copies the data into a new tensor.
+Napi::Value FromData(const Napi::CallbackInfo& info) {
+  if (!info[0].IsTypedArray()) throw ArgError(info, 0, "a typed array");
+  Napi::TypedArray array = info[0].As<Napi::TypedArray>();
+  auto shape = ArgIntList(info, 1);
+  at::ScalarType dtype = ArgDtype(info, 2);
+  at::Device device = ArgDevice(info, 3);
+  return Guarded(info.Env(), [&] {
+    at::ScalarType source;
+    switch (array.TypedArrayType()) {
+      case napi_float32_array: source = at::kFloat; break;
+      case napi_float64_array: source = at::kDouble; break;
+      case napi_int32_array: source = at::kInt; break;
+      case napi_bigint64_array: source = at::kLong; break;
+      case napi_uint8_array: source = at::kByte; break;
+      default: throw ArgError(info, 0, "a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array");
+    }
+    uint8_t* bytes = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    at::Tensor t = at::from_blob(bytes, shape, at::TensorOptions().dtype(source)).to(Options(dtype, device), false, true);
+    return TensorHandle::New(info.Env(), t);
+  });
+}
+
+// toBuffer(handle): a copy of the elements in C order; float16/bfloat16 widen to float32 and
+// bool becomes uint8, since JS has no typed arrays for them.
+Napi::Value ToBuffer(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  return Guarded(info.Env(), [&] {
+    at::Tensor c = t.detach().to(at::kCPU);
+    if (c.scalar_type() == at::kHalf || c.scalar_type() == at::kBFloat16) c = c.to(at::kFloat);
+    if (c.scalar_type() == at::kBool) c = c.to(at::kByte);
+    c = c.contiguous();
+    size_t n = c.numel() * c.element_size();
+    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(info.Env(), n);
+    if (n) std::memcpy(buf.Data(), c.data_ptr(), n);
+    return buf;
+  });
+}
+
+Napi::Value Item(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  return Guarded(info.Env(), [&] {
+    return Napi::Number::New(info.Env(), t.item().toDouble());
+  });
+}
+
+Napi::Value Meta(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array shape = Napi::Array::New(env, t.dim());
+  for (int64_t d = 0; d < t.dim(); d++) shape.Set(d, Napi::Number::New(env, static_cast<double>(t.size(d))));
+  o.Set("shape", shape);
+  o.Set("dtype", DtypeName(t.scalar_type()));
+  o.Set("device", t.device().str());
+  o.Set("requiresGrad", t.requires_grad());
+  o.Set("isLeaf", t.is_leaf());
+  return o;
+}
+
+void SetRequiresGrad(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  bool flag = ArgBool(info, 1);
+  Guarded(info.Env(), [&] { t.set_requires_grad(flag); });
+}
+
+void Release(const Napi::CallbackInfo& info) {
+  TensorHandle* h = HandleOf(info.Env(), info[0]);
+  if (!h) throw ArgError(info, 0, "a tensor handle");
+  h->Release();
+}
+
+// to(handle, device, dtype | null, nonBlocking, grad)
+Napi::Value To(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  at::Device device = ArgDevice(info, 1);
+  c10::optional<at::ScalarType> dtype;
+  if (!info[2].IsNull() && !info[2].IsUndefined()) dtype = ArgDtype(info, 2);
+  bool nonBlocking = ArgBool(info, 3);
+  c10::AutoGradMode mode(ArgBool(info, 4));
+  return Guarded(info.Env(), [&] {
+    return TensorHandle::New(info.Env(), t.to(device, dtype.value_or(t.scalar_type()), nonBlocking));
+  });
+}
+
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  at::Tensor t = ArgTensor(info, 1);
+  c10::AutoGradMode mode(ArgBool(info, 2));
+  return Guarded(info.Env(), [&] {
+    at::Tensor r;
+    if (op == "neg") r = t.neg();
+    else if (op == "abs") r = t.abs();
+    else if (op == "exp") r = t.exp();
+    else if (op == "log") r = t.log();
+    else if (op == "sqrt") r = t.sqrt();
+    else if (op == "relu") r = t.relu();
+    else if (op == "sigmoid") r = t.sigmoid();
+    else if (op == "tanh") r = t.tanh();
+    else if (op == "isnan") r = t.isnan();
+    else if (op == "detach") r = t.detach();
+    else if (op == "clone") r = t.clone();
+    else if (op == "contiguous") r = t.contiguous();
+    else throw ArgError(info, 0, "a unary op name");
+    return TensorHandle::New(info.Env(), r);
+  });
+}
+
+// binary(op, a, b: handle | number, grad)
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  at::Tensor a = ArgTensor(info, 1);
+  bool scalar = info[2].IsNumber();
+  at::Tensor b;
+  at::Scalar s;
+  if (scalar) s = ArgDouble(info, 2);
+  else b = ArgTensor(info, 2);
+  c10::AutoGradMode mode(ArgBool(info, 3));
+  return Guarded(info.Env(), [&] {
+    at::Tensor r;
+    if (op == "add") r = scalar ? a.add(s) : a.add(b);
+    else if (op == "sub") r = scalar ? a.sub(s) : a.sub(b);
+    else if (op == "mul") r = scalar ? a.mul(s) : a.mul(b);
+    else if (op == "div") r = scalar ? a.div(s) : a.div(b);
+    else if (op == "pow") r = scalar ? a.pow(s) : a.pow(b);
+    else if (op == "eq") r = scalar ? a.eq(s) : a.eq(b);
+    else if (op == "ne") r = scalar ? a.ne(s) : a.ne(b);
+    else if (op == "lt") r = scalar ? a.lt(s) : a.lt(b);
+    else if (op == "le") r = scalar ? a.le(s) : a.le(b);
+    else if (op == "gt") r = scalar ? a.gt(s) : a.gt(b);
+    else if (op == "ge") r = scalar ? a.ge(s) : a.ge(b);
+    else if (op == "maximum") r = at::maximum(a, scalar ? at::scalar_tensor(s, a.options()) : b);
+    else if (op == "minimum") r = at::minimum(a, scalar ? at::scalar_tensor(s, a.options()) : b);
+    else throw ArgError(info, 0, "a binary op name");
+    return TensorHandle::New(info.Env(), r);
+  });
+}
+
+// reduce(op, a, dims | null, keepdim, grad)
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  at::Tensor t = ArgTensor(info, 1);
+  bool all = info[2].IsNull() || info[2].IsUndefined();
+  std::vector<int64_t> dims = all ? std::vector<int64_t>{} : ArgIntList(info, 2);
+  bool keepdim = ArgBool(info, 3);
+  c10::AutoGradMode mode(ArgBool(info, 4));
+  return Guarded(info.Env(), [&] {
+    at::Tensor r;
+    if (op == "sum") r = all ? t.sum() : t.sum(dims, keepdim);
+    else if (op == "mean") r = all ? t.mean() : t.mean(dims, keepdim);
+    else if (op == "amax") r = t.amax(dims, keepdim);
+    else if (op == "amin") r = t.amin(dims, keepdim);
+    else throw ArgError(info, 0, "a reduction name");
+    return TensorHandle::New(info.Env(), r);
+  });
+}
+
+// argmax(a, dim | null, keepdim)
+Napi::Value Argmax(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  c10::optional<int64_t> dim;
+  if (!info[1].IsNull() && !info[1].IsUndefined()) dim = ArgInt(info, 1);
+  bool keepdim = ArgBool(info, 2);
+  return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), t.argmax(dim, keepdim)); });
+}
+
+// shapeOp(op, a, args: number[], grad): views and reshapes.
+Napi::Value ShapeOp(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  at::Tensor t = ArgTensor(info, 1);
+  std::vector<int64_t> args = ArgIntList(info, 2);
+  c10::AutoGradMode mode(ArgBool(info, 3));
+  return Guarded(info.Env(), [&] {
+    at::Tensor r;
+    auto need = [&](size_t n) {
+      if (args.size() != n) throw ArgError(info, 2, "the right number of dimensions");
+    };
+    if (op == "reshape") r = t.reshape(args);
+    else if (op == "unsqueeze") { need(1); r = t.unsqueeze(args[0]); }
+    else if (op == "squeeze") r = args.empty() ? t.squeeze() : t.squeeze(args[0]);
+    else if (op == "flatten") { need(2); r = t.flatten(args[0], args[1]); }
+    else if (op == "transpose") { need(2); r = t.transpose(args[0], args[1]); }
+    else if (op == "permute") r = t.permute(args);
+    else throw ArgError(info, 0, "a shape op name");
+    return TensorHandle::New(info.Env(), r);
+  });
+}
+
+// factory(kind, shape, value, dtype, device): zeros/ones/full/rand/randn/empty.
+Napi::Value Factory(const Napi::CallbackInfo& info) {
+  std::string kind = ArgString(info, 0);
+  auto shape = ArgIntList(info, 1);
+  double value = ArgDouble(info, 2);
+  auto opts = Options(ArgDtype(info, 3), ArgDevice(info, 4));
+  return Guarded(info.Env(), [&] {
+    at::Tensor r;
+    if (kind == "zeros") r = at::zeros(shape, opts);
+    else if (kind == "ones") r = at::ones(shape, opts);
+    else if (kind == "full") r = at::full(shape, value, opts);
+    else if (kind == "rand") r = at::rand(shape, opts);
+    else if (kind == "randn") r = at::randn(shape, opts);
+    else if (kind == "empty") r = at::empty(shape, opts);
+    else throw ArgError(info, 0, "a factory name");
+    return TensorHandle::New(info.Env(), r);
+  });
+}
+
+Napi::Value Arange(const Napi::CallbackInfo& info) {
+  double start = ArgDouble(info, 0), end = ArgDouble(info, 1), step = ArgDouble(info, 2);
+  auto opts = Options(ArgDtype(info, 3), ArgDevice(info, 4));
+  return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), at::arange(start, end, step, opts)); });
+}
+
+// fill(kind, tensor, a, b): in-place initialisation without autograd history, as nn.init does.
+void Fill(const Napi::CallbackInfo& info) {
+  std::string kind = ArgString(info, 0);
+  at::Tensor t = ArgTensor(info, 1);
+  double a = ArgDouble(info, 2), b = ArgDouble(info, 3);
+  Guarded(info.Env(), [&] {
+    c10::AutoGradMode mode(false);
+    if (kind == "uniform") t.uniform_(a, b);
+    else if (kind == "normal") t.normal_(a, b);
+    else if (kind == "constant") t.fill_(a);
+    else throw ArgError(info, 0, "an init kind");
+  });
+}
+
+// copyInto(dst[], src[]): dst.copy_(src) for each pair off the JS thread, without history, as
+// load_state_dict does.
+Napi::Value CopyInto(const Napi::CallbackInfo& info) {
+  auto dst = ArgTensorList(info, 0);
+  auto src = ArgTensorList(info, 1);
+  if (dst.size() != src.size()) throw ArgError(info, 1, "as many sources as destinations");
+  return RunAsyncVoid(info.Env(), false, [dst, src]() {
+    for (size_t i = 0; i < dst.size(); i++) {
+      at::Tensor d = dst[i];
+      d.copy_(src[i]);
+    }
+  });
+}
+
+// moveData(params[], device, dtype | null): param.data = param.to(device) and the same for
+// .grad, as Module._apply does; the handles keep their identity.
+Napi::Value MoveData(const Napi::CallbackInfo& info) {
+  auto params = ArgTensorList(info, 0);
+  at::Device device = ArgDevice(info, 1);
+  return RunAsyncVoid(info.Env(), false, [params, device]() {
+    for (const at::Tensor& p : params) {
+      at::Tensor target = p;
+      target.set_data(p.detach().to(device));
+      if (p.grad().defined()) target.mutable_grad() = p.grad().to(device);
+    }
+  });
+}
+
+}  // namespace
+
+Napi::Promise RunAsyncTensor(Napi::Env env, bool gradEnabled, std::function<at::Tensor()> work) {
+  return RunAsync<at::Tensor>(env, gradEnabled, std::move(work),
+                              [](Napi::Env e, at::Tensor& t) { return TensorHandle::New(e, t); });
+}
+
+Napi::Promise RunAsyncVoid(Napi::Env env, bool gradEnabled, std::function<void()> work) {
+  return RunAsync<bool>(
+      env, gradEnabled, [w = std::move(work)]() { w(); return true; },
+      [](Napi::Env e, bool&) { return e.Undefined(); });
+}
+
+void RegisterTensor(Napi::Env env, Napi::Object exports) {
+  TensorHandle::Init(env, exports);
+  exports.Set("fromData", Napi::Function::New(env, FromData));
+  exports.Set("toBuffer", Napi::Function::New(env, ToBuffer));
+  exports.Set("item", Napi::Function::New(env, Item));
+  exports.Set("meta", Napi::Function::New(env, Meta));
+  exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
+  exports.Set("release", Napi::Function::New(env, Release));
+  exports.Set("to", Napi::Function::New(env, To));
+  exports.Set("unary", Napi::Function::New(env, Unary));
+  exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("reduce", Napi::Function::New(env, Reduce));
+  exports.Set("argmax", Napi::Function::New(env, Argmax));
+  exports.Set("shapeOp", Napi::Function::New(env, ShapeOp));
+  exports.Set("factory", Napi::Function::New(env, Factory));
+  exports.Set("arange", Napi::Function::New(env, Arange));
+  exports.Set("fill", Napi::Function::New(env, Fill));
+  exports.Set("copyInto", Napi::Function::New(env, CopyInto));
+  exports.Set("moveData", Napi::Function::New(env, MoveData));
+}
+
+}  // namespace tb

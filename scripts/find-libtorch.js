@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+'use strict';
+// Locates libtorch for both build paths (cmake-js and node-gyp), in the documented order:
+// LIBTORCH, Torch_DIR / CMAKE_PREFIX_PATH, a Python PyTorch, Debian's system libtorch.
+// Usage: node scripts/find-libtorch.js [--json | --torch-dir | --include-dirs | --lib-dir |
+//                                       --libs | --cflags | --describe]
+const fs = require('fs');
+const path = require('path');
+const { execFileSync } = require('child_process');
+
+const CONFIG = path.join('Torch', 'TorchConfig.cmake');
+
+function configIn(dir) {
+  for (const sub of ['', 'share/cmake', 'lib/cmake', 'share', 'lib']) {
+    const file = path.join(dir, sub, CONFIG);
+    if (fs.existsSync(file)) return path.dirname(file);
+  }
+  // Torch_DIR may point at the Torch folder itself.
+  if (fs.existsSync(path.join(dir, 'TorchConfig.cmake'))) return dir;
+  return null;
+}
+
+function pythonPrefixes() {
+  const found = [];
+  const interpreters = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean);
+  for (const py of [...new Set(interpreters)]) {
+    try {
+      const out = execFileSync(py, ['-c', 'import torch.utils; print(torch.utils.cmake_prefix_path)'], {
+        stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000,
+      }).toString().trim();
+      if (out) found.push({ dir: out, via: `${py} (torch.utils.cmake_prefix_path)` });
+    } catch { /* no torch in this interpreter */ }
+  }
+  return found;
+}
+
+function candidates() {
+  const list = [];
+  // An explicit LIBTORCH or Torch_DIR must work: falling through would build against another one.
+  if (process.env.LIBTORCH) list.push({ dir: process.env.LIBTORCH, via: 'LIBTORCH', strict: true });
+  if (process.env.Torch_DIR) list.push({ dir: process.env.Torch_DIR, via: 'Torch_DIR', strict: true });
+  for (const p of (process.env.CMAKE_PREFIX_PATH || '').split(path.delimiter).filter(Boolean)) {
+    list.push({ dir: p, via: 'CMAKE_PREFIX_PATH' });
+  }
+  list.push(...pythonPrefixes());
+  const multiarch = `${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
+  for (const dir of [`/usr/lib/${multiarch}/cmake`, '/usr/lib/cmake', '/usr/share/cmake', '/usr/local']) {
+    list.push({ dir, via: 'system libtorch' });
+  }
+  return list;
+}
+
+function describe(torchDir, via) {
+  // The install prefix is the ancestor that holds include/ATen (3 levels up for a libtorch zip
+  // or pip wheel, 4 for Debian's multiarch layout).
+  let prefix = null;
+  for (let up = 2; up <= 5 && !prefix; up++) {
+    const p = path.resolve(torchDir, ...Array(up).fill('..'));
+    if (fs.existsSync(path.join(p, 'include', 'ATen', 'ATen.h'))) prefix = p;
+  }
+  if (!prefix) return null;
+  const libDirs = [path.join(prefix, 'lib'), ...fs.existsSync(path.join(prefix, 'lib'))
+    ? fs.readdirSync(path.join(prefix, 'lib')).filter((d) => d.endsWith('-linux-gnu')).map((d) => path.join(prefix, 'lib', d))
+    : []];
+  const libDir = libDirs.find((d) => fs.existsSync(path.join(d, 'libtorch_cpu.so')) || fs.existsSync(path.join(d, 'libtorch_cpu.dylib')));
+  if (!libDir) return null;
+  const versionFile = path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include', 'torch', 'version.h');
+  let version = 'unknown';
+  if (fs.existsSync(versionFile)) {
+    const text = fs.readFileSync(versionFile, 'utf8');
+    const part = (n) => (text.match(new RegExp(`TORCH_VERSION_${n} (\\d+)`)) || [])[1];
+    version = [part('MAJOR'), part('MINOR'), part('PATCH')].join('.');
+  }
+  const configText = fs.readFileSync(path.join(torchDir, 'TorchConfig.cmake'), 'utf8');
+  const abi = (configText.match(/_GLIBCXX_USE_CXX11_ABI=(\d)/) || [])[1];
+  const cuda = fs.existsSync(path.join(libDir, 'libtorch_cuda.so'));
+  return {
+    via, torchDir, prefix, libDir, version, cuda,
+    includeDirs: [path.join(prefix, 'include'), path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include')],
+    cflags: abi === undefined ? [] : [`-D_GLIBCXX_USE_CXX11_ABI=${abi}`],
+  };
+}
+
+function find() {
+  const tried = [];
+  for (const c of candidates()) {
+    const torchDir = fs.existsSync(c.dir) ? configIn(c.dir) : null;
+    const found = torchDir && describe(torchDir, c.via);
+    if (found) return found;
+    tried.push(`${c.via}: ${c.dir}${fs.existsSync(c.dir) ? ' (no usable TorchConfig.cmake)' : ' (missing)'}`);
+    if (c.strict) break;
+  }
+  const err = new Error([
+    'torchbridge: no libtorch found. Looked in:',
+    ...tried.map((t) => `  - ${t}`),
+    'Remedies (any one):',
+    '  - Debian/Ubuntu CPU: apt-get install libtorch-dev   (or: npm run setup)',
+    '  - an unzipped libtorch: export LIBTORCH=/path/to/libtorch',
+    '  - a CMake prefix: export Torch_DIR=/path/to/share/cmake/Torch (or CMAKE_PREFIX_PATH)',
+    '  - a pip/venv PyTorch (CUDA builds): make `python3 -c "import torch"` work, or set PYTHON',
+  ].join('\n'));
+  err.code = 'LIBTORCH_NOT_FOUND';
+  throw err;
+}
+
+module.exports = { find };
+
+if (require.main === module) {
+  let t;
+  try {
+    t = find();
+  } catch (e) {
+    process.stderr.write(`${e.message}\n`);
+    process.exit(1);
+  }
+  const mode = process.argv[2] || '--describe';
+  const out = {
+    '--json': () => JSON.stringify(t),
+    '--torch-dir': () => t.torchDir,
+    '--include-dirs': () => t.includeDirs.join(' '),
+    '--lib-dir': () => t.libDir,
+    // torch_cuda is linked with --no-as-needed: nothing references it directly, and without it
+    // CUDA silently reports unavailable at run time.
+    '--libs': () => [`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`,
+      ...(t.cuda ? ['-Wl,--no-as-needed', '-ltorch_cuda', '-Wl,--as-needed'] : []),
+      '-ltorch', '-ltorch_cpu', '-lc10'].join(' '),
+    '--cflags': () => t.cflags.join(' '),
+    '--describe': () => `libtorch ${t.version} at ${t.prefix} (found via ${t.via}; CUDA: ${t.cuda ? 'yes' : 'no'})`,
+  }[mode];
+  if (!out) {
+    process.stderr.write(`find-libtorch: unknown option ${mode}\n`);
+    process.exit(2);
+  }
+  process.stdout.write(`${out()}\n`);
+}
