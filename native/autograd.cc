@@ -23,6 +23,14 @@ Napi::Value Grad(const Napi::CallbackInfo& info) {
   return TensorHandle::New(info.Env(), t.grad());
 }
 
+// hasGrad(params): which parameters have a gradient (optimizers skip the others).
+Napi::Value HasGrad(const Napi::CallbackInfo& info) {
+  auto params = ArgTensorList(info, 0);
+  Napi::Array out = Napi::Array::New(info.Env(), params.size());
+  for (size_t i = 0; i < params.size(); i++) out.Set(i, params[i].grad().defined());
+  return out;
+}
+
 // zeroGrad(params, setToNone): Optimizer.zero_grad's semantics (grad is detached, then zeroed).
 void ZeroGrad(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
@@ -47,6 +55,7 @@ void ZeroGrad(const Napi::CallbackInfo& info) {
 void RegisterAutograd(Napi::Env env, Napi::Object exports) {
   exports.Set("backward", Napi::Function::New(env, Backward));
   exports.Set("grad", Napi::Function::New(env, Grad));
+  exports.Set("hasGrad", Napi::Function::New(env, HasGrad));
   exports.Set("zeroGrad", Napi::Function::New(env, ZeroGrad));
 }
 

@@ -421,6 +421,13 @@ Napi::Value Factory(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value ZerosLike(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  return Guarded(info.Env(), [&] {
+    return TensorHandle::New(info.Env(), at::zeros_like(t, at::MemoryFormat::Preserve));
+  });
+}
+
 Napi::Value Arange(const Napi::CallbackInfo& info) {
   double start = ArgDouble(info, 0), end = ArgDouble(info, 1), step = ArgDouble(info, 2);
   auto opts = Options(ArgDtype(info, 3), ArgDevice(info, 4));
@@ -497,6 +504,7 @@ void RegisterTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("argmax", Napi::Function::New(env, Argmax));
   exports.Set("shapeOp", Napi::Function::New(env, ShapeOp));
   exports.Set("factory", Napi::Function::New(env, Factory));
+  exports.Set("zerosLike", Napi::Function::New(env, ZerosLike));
   exports.Set("arange", Napi::Function::New(env, Arange));
   exports.Set("fill", Napi::Function::New(env, Fill));
   exports.Set("copyInto", Napi::Function::New(env, CopyInto));

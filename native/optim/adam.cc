@@ -37,23 +37,40 @@ void AdamUpdate(const at::Tensor& paramIn, at::Tensor& expAvg, at::Tensor& expAv
 
 // adamStep(params, expAvgs, expAvgSqs, maxExpAvgSqs, steps, lr, beta1, beta2, eps, weightDecay,
 //          amsgrad, maximize): every param here has a gradient; steps are already incremented.
+// Missing state (undefined) is created here as zeros, off the JS thread (first-touching 0.5 GB
+// of AlexNet state takes about a second), and returned as [expAvg, expAvgSq, maxExpAvgSq] per
+// param, undefined where the state already existed.
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
-  auto expAvgs = ArgTensorList(info, 1);
-  auto expAvgSqs = ArgTensorList(info, 2);
-  auto maxExpAvgSqs = ArgTensorList(info, 3);
+  auto expAvgs = ArgTensorList(info, 1, true);
+  auto expAvgSqs = ArgTensorList(info, 2, true);
+  auto maxExpAvgSqs = ArgTensorList(info, 3, true);
   auto steps = ArgDoubleList(info, 4);
   AdamHyper h{ArgDouble(info, 5), ArgDouble(info, 6), ArgDouble(info, 7), ArgDouble(info, 8),
               ArgDouble(info, 9), ArgBool(info, 10), ArgBool(info, 11)};
   size_t n = params.size();
-  if (expAvgs.size() != n || expAvgSqs.size() != n || steps.size() != n || (h.amsgrad && maxExpAvgSqs.size() != n)) {
+  if (expAvgs.size() != n || expAvgSqs.size() != n || steps.size() != n || maxExpAvgSqs.size() != n) {
     throw Napi::TypeError::New(info.Env(), "adamStep: state lists differ in length from params");
   }
-  return RunAsyncVoid(info.Env(), false, [=]() mutable {
-    for (size_t i = 0; i < n; i++) {
-      AdamUpdate(params[i], expAvgs[i], expAvgSqs[i], h.amsgrad ? &maxExpAvgSqs[i] : nullptr, steps[i], h);
-    }
-  });
+  using Result = std::vector<at::Tensor>;
+  return RunAsync<Result>(
+      info.Env(), false,
+      [=]() mutable {
+        Result created(3 * n);
+        auto ensure = [&](at::Tensor& state, size_t i, size_t slot) {
+          if (state.defined()) return;
+          state = at::zeros_like(params[i], at::MemoryFormat::Preserve);
+          created[3 * i + slot] = state;
+        };
+        for (size_t i = 0; i < n; i++) {
+          ensure(expAvgs[i], i, 0);
+          ensure(expAvgSqs[i], i, 1);
+          if (h.amsgrad) ensure(maxExpAvgSqs[i], i, 2);
+          AdamUpdate(params[i], expAvgs[i], expAvgSqs[i], h.amsgrad ? &maxExpAvgSqs[i] : nullptr, steps[i], h);
+        }
+        return created;
+      },
+      [](Napi::Env env, Result& created) { return TensorArray(env, created); });
 }
 
 }  // namespace

@@ -1,0 +1,23 @@
+// Grad mode is thread-local in libtorch, but our work runs on worker threads. So the mode lives
+// in JS (following async calls, like a context variable) and travels with every native call.
+import { AsyncLocalStorage } from 'async_hooks';
+
+const gradMode = new AsyncLocalStorage<boolean>();
+
+/** Whether operations started here record autograd history. */
+export function isGradEnabled(): boolean {
+  return gradMode.getStore() ?? true;
+}
+
+/**
+ * Runs `fn` with autograd disabled, like `with torch.no_grad():`. Also covers async `fn`: every
+ * operation it starts, awaited or not, runs without history on whatever thread it runs.
+ */
+export function noGrad<T>(fn: () => T): T {
+  return gradMode.run(false, fn);
+}
+
+/** Re-enables autograd inside a `noGrad` block, like `torch.enable_grad()`. */
+export function enableGrad<T>(fn: () => T): T {
+  return gradMode.run(true, fn);
+}

@@ -1,0 +1,9 @@
+// torchbridge: PyTorch-style training for Node.js on libtorch.
+export { TorchError, TorchErrorCode } from './errors';
+export { Tensor, tensor, zeros, ones, empty, full, rand, randn, arange, Dtype, TensorData, TensorOptions, DTYPES } from './tensor';
+export { noGrad, enableGrad, isGradEnabled } from './autograd';
+export { memory, scope } from './memory';
+export { manualSeed, setNumThreads, getNumThreads, cuda, buildInfo, Device } from './runtime';
+export * as nn from './nn';
+export * as optim from './optim';
+export * as models from './models';

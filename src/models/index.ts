@@ -1,0 +1,1 @@
+export { AlexNet, AlexNetOptions, alexnet } from './alexnet';

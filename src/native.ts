@@ -1,0 +1,106 @@
+// The single typed boundary to the C++ addon (native/addon.cc). Nothing else loads the binary.
+import * as path from 'path';
+import { TorchError } from './errors';
+
+/** Opaque native tensor handle (native/tensor.h). */
+export interface TensorHandle {
+  readonly __brand: 'TensorHandle';
+}
+type H = TensorHandle;
+type OptH = TensorHandle | undefined;
+
+export type NativeDtype = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+export interface TensorMeta {
+  shape: number[];
+  dtype: NativeDtype;
+  device: string;
+  requiresGrad: boolean;
+  isLeaf: boolean;
+}
+
+export interface NativeAddon {
+  setErrorClass(cls: typeof TorchError): void;
+  // tensor.cc
+  fromData(data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array, shape: number[], dtype: NativeDtype, device: string): H;
+  toBuffer(t: H): ArrayBuffer;
+  item(t: H): number;
+  meta(t: H): TensorMeta;
+  setRequiresGrad(t: H, flag: boolean): void;
+  release(t: H): void;
+  to(t: H, device: string, dtype: NativeDtype | null, nonBlocking: boolean, grad: boolean): H;
+  unary(op: string, t: H, grad: boolean): H;
+  binary(op: string, a: H, b: H | number, grad: boolean): H;
+  reduce(op: string, t: H, dims: number[] | null, keepdim: boolean, grad: boolean): H;
+  argmax(t: H, dim: number | null, keepdim: boolean): H;
+  shapeOp(op: string, t: H, args: number[], grad: boolean): H;
+  factory(kind: string, shape: number[], value: number, dtype: NativeDtype, device: string): H;
+  zerosLike(t: H): H;
+  arange(start: number, end: number, step: number, dtype: NativeDtype, device: string): H;
+  fill(kind: 'uniform' | 'normal' | 'constant', t: H, a: number, b: number): void;
+  copyInto(dst: H[], src: H[]): Promise<void>;
+  moveData(params: H[], device: string): Promise<void>;
+  // autograd.cc
+  backward(loss: H, gradient: OptH, retainGraph: boolean): Promise<void>;
+  grad(t: H): OptH;
+  hasGrad(params: H[]): boolean[];
+  zeroGrad(params: H[], setToNone: boolean): void;
+  // runtime.cc
+  manualSeed(seed: number | bigint): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  cudaDeviceCount(): number;
+  memory(): { tensors: number; bytes: number };
+  buildInfo(): { torchVersion: string; cudaCompiled: boolean; parallelInfo: string };
+  // nn/functional.cc
+  linear(x: H, w: H, b: OptH, grad: boolean): Promise<H>;
+  conv2d(x: H, w: H, b: OptH, stride: number[], padding: number[], dilation: number[], groups: number, grad: boolean): Promise<H>;
+  relu(x: H, inplace: boolean, grad: boolean): Promise<H>;
+  maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean, grad: boolean): Promise<H>;
+  adaptiveAvgPool2d(x: H, size: number[], grad: boolean): Promise<H>;
+  dropout(x: H, p: number, training: boolean, grad: boolean): Promise<H>;
+  softmax(x: H, dim: number, log: boolean, grad: boolean): Promise<H>;
+  crossEntropy(input: H, target: H, weight: OptH, reduction: string, ignoreIndex: number, labelSmoothing: number, grad: boolean): Promise<H>;
+  // optim/*.cc
+  adamStep(params: H[], expAvgs: OptH[], expAvgSqs: OptH[], maxExpAvgSqs: OptH[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean): Promise<OptH[]>;
+  sgdStep(params: H[], buffers: OptH[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean): Promise<OptH[]>;
+  cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
+}
+
+const ROOT = path.join(__dirname, '..');
+
+function loadFailure(cause: Error): TorchError {
+  const msg = cause.message || String(cause);
+  const remedies: string[] = [];
+  if (/No native build was found|Cannot find module/.test(msg)) {
+    remedies.push('The addon is not built yet: run `npm run build:native` (or `npm run setup` for everything).');
+  } else if (/libtorch|libc10|libtorch_cpu|cannot open shared object/.test(msg)) {
+    remedies.push(
+      'A libtorch library could not be loaded. Install it (`apt-get install libtorch-dev`, or `npm run setup`),',
+      'or if you built against a custom libtorch, add its lib/ folder to LD_LIBRARY_PATH.',
+    );
+  } else if (/NODE_MODULE_VERSION|was compiled against a different Node\.js version|undefined symbol/.test(msg)) {
+    remedies.push(`The addon was built for another Node.js or libtorch; rebuild it with this Node (${process.version}): \`npm run build:native\`.`);
+  } else {
+    remedies.push('Rebuild the addon: `npm run build:native`; check that libtorch is installed (`npm run setup`).');
+  }
+  return new TorchError(
+    ['torchbridge: could not load the native addon.', `Cause: ${msg}`, 'Possible solutions:', ...remedies.map((r) => `- ${r}`)].join('\n'),
+    'NATIVE_LOAD_FAILED',
+  );
+}
+
+function load(): NativeAddon {
+  let addon: NativeAddon;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    addon = nodeGypBuild(ROOT) as NativeAddon;
+  } catch (err) {
+    throw loadFailure(err as Error);
+  }
+  addon.setErrorClass(TorchError);
+  return addon;
+}
+
+export const native: NativeAddon = load();

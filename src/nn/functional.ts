@@ -1,0 +1,128 @@
+// Functional forms of the layers (torch.nn.functional). Each runs off the JS thread and records
+// autograd history unless called under noGrad().
+import { isGradEnabled } from '../autograd';
+import { native, TensorHandle } from '../native';
+import { Tensor, track } from '../tensor';
+import { bool, finite, int, intTuple, invalid, oneOf } from '../validate';
+
+function tensorArg(where: string, param: string, v: unknown): Tensor {
+  if (!(v instanceof Tensor)) throw invalid(where, param, 'Tensor', v);
+  return v;
+}
+
+function optionalTensorArg(where: string, param: string, v: unknown): Tensor | undefined {
+  return v === undefined || v === null ? undefined : tensorArg(where, param, v);
+}
+
+async function op(where: string, inputs: (Tensor | undefined)[], start: (h: (TensorHandle | undefined)[]) => Promise<TensorHandle>, writes: Tensor[] = []): Promise<Tensor> {
+  const handles = inputs.map((t, i) => t?._h(where, `input ${i}`));
+  const present = inputs.filter((t): t is Tensor => t !== undefined);
+  const handle = await track(where, present, writes, () => start(handles));
+  return Tensor._wrap(handle);
+}
+
+export function linear(input: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor> {
+  const w = 'nn.functional.linear';
+  const inputs = [tensorArg(w, 'input', input), tensorArg(w, 'weight', weight), optionalTensorArg(w, 'bias', bias)];
+  const grad = isGradEnabled();
+  return op(w, inputs, ([x, wt, b]) => native.linear(x!, wt!, b, grad));
+}
+
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  dilation?: number | [number, number];
+  groups?: number;
+}
+
+export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor, opts: Conv2dOptions = {}): Promise<Tensor> {
+  const w = 'nn.functional.conv2d';
+  const inputs = [tensorArg(w, 'input', input), tensorArg(w, 'weight', weight), optionalTensorArg(w, 'bias', bias)];
+  const stride = intTuple(w, 'stride', opts.stride ?? 1, 2, 1);
+  const padding = intTuple(w, 'padding', opts.padding ?? 0, 2, 0);
+  const dilation = intTuple(w, 'dilation', opts.dilation ?? 1, 2, 1);
+  const groups = int(w, 'groups', opts.groups ?? 1, 1);
+  const grad = isGradEnabled();
+  return op(w, inputs, ([x, wt, b]) => native.conv2d(x!, wt!, b, stride, padding, dilation, groups, grad));
+}
+
+export function relu(input: Tensor, inplace = false): Promise<Tensor> {
+  const w = 'nn.functional.relu';
+  const x = tensorArg(w, 'input', input);
+  const grad = isGradEnabled();
+  const ip = bool(w, 'inplace', inplace);
+  const h = x._h(w, 'input');
+  return op(w, ip ? [] : [x], () => native.relu(h, ip, grad), ip ? [x] : []);
+}
+
+export interface MaxPool2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  dilation?: number | [number, number];
+  ceilMode?: boolean;
+}
+
+export function maxPool2d(input: Tensor, kernelSize: number | [number, number], opts: MaxPool2dOptions = {}): Promise<Tensor> {
+  const w = 'nn.functional.maxPool2d';
+  const x = tensorArg(w, 'input', input);
+  const kernel = intTuple(w, 'kernelSize', kernelSize, 2, 1);
+  const stride = intTuple(w, 'stride', opts.stride ?? kernel, 2, 1);
+  const padding = intTuple(w, 'padding', opts.padding ?? 0, 2, 0);
+  const dilation = intTuple(w, 'dilation', opts.dilation ?? 1, 2, 1);
+  const ceilMode = bool(w, 'ceilMode', opts.ceilMode ?? false);
+  const grad = isGradEnabled();
+  return op(w, [x], ([h]) => native.maxPool2d(h!, kernel, stride, padding, dilation, ceilMode, grad));
+}
+
+export function adaptiveAvgPool2d(input: Tensor, outputSize: number | [number, number]): Promise<Tensor> {
+  const w = 'nn.functional.adaptiveAvgPool2d';
+  const x = tensorArg(w, 'input', input);
+  const size = intTuple(w, 'outputSize', outputSize, 2, 1);
+  const grad = isGradEnabled();
+  return op(w, [x], ([h]) => native.adaptiveAvgPool2d(h!, size, grad));
+}
+
+export function dropout(input: Tensor, p = 0.5, training = true): Promise<Tensor> {
+  const w = 'nn.functional.dropout';
+  const x = tensorArg(w, 'input', input);
+  const prob = finite(w, 'p', p, 0, 1);
+  const train = bool(w, 'training', training);
+  const grad = isGradEnabled();
+  return op(w, [x], ([h]) => native.dropout(h!, prob, train, grad));
+}
+
+export function softmax(input: Tensor, dim: number): Promise<Tensor> {
+  const w = 'nn.functional.softmax';
+  const x = tensorArg(w, 'input', input);
+  const d = int(w, 'dim', dim);
+  const grad = isGradEnabled();
+  return op(w, [x], ([h]) => native.softmax(h!, d, false, grad));
+}
+
+export function logSoftmax(input: Tensor, dim: number): Promise<Tensor> {
+  const w = 'nn.functional.logSoftmax';
+  const x = tensorArg(w, 'input', input);
+  const d = int(w, 'dim', dim);
+  const grad = isGradEnabled();
+  return op(w, [x], ([h]) => native.softmax(h!, d, true, grad));
+}
+
+export type Reduction = 'mean' | 'sum' | 'none';
+export const REDUCTIONS: readonly Reduction[] = ['mean', 'sum', 'none'];
+
+export interface CrossEntropyOptions {
+  weight?: Tensor;
+  ignoreIndex?: number;
+  reduction?: Reduction;
+  labelSmoothing?: number;
+}
+
+export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Promise<Tensor> {
+  const w = 'nn.functional.crossEntropy';
+  const inputs = [tensorArg(w, 'input', input), tensorArg(w, 'target', target), optionalTensorArg(w, 'weight', opts.weight)];
+  const reduction = oneOf(w, 'reduction', opts.reduction ?? 'mean', REDUCTIONS);
+  const ignoreIndex = int(w, 'ignoreIndex', opts.ignoreIndex ?? -100);
+  const smoothing = finite(w, 'labelSmoothing', opts.labelSmoothing ?? 0, 0, 1);
+  const grad = isGradEnabled();
+  return op(w, inputs, ([x, t, wt]) => native.crossEntropy(x!, t!, wt, reduction, ignoreIndex, smoothing, grad));
+}

@@ -1,0 +1,11 @@
+export { Module, StateDict, LoadStateDictResult } from './module';
+export { Linear, LinearOptions } from './linear';
+export { Conv2d, Conv2dOptions } from './conv';
+export { ReLU, Softmax } from './activation';
+export { MaxPool2d, MaxPool2dOptions, AdaptiveAvgPool2d } from './pooling';
+export { Dropout } from './dropout';
+export { Flatten } from './flatten';
+export { Sequential } from './container';
+export { CrossEntropyLoss, CrossEntropyLossOptions } from './loss';
+export * as functional from './functional';
+export * as init from './init';

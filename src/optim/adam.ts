@@ -1,0 +1,95 @@
+import { native, TensorHandle } from '../native';
+import { Tensor, track } from '../tensor';
+import { bool, finite, invalid } from '../validate';
+import { adoptStateTensor, Optimizer, ParamGroup, ParamGroupInput, readStep, stepTensor } from './optimizer';
+
+export interface AdamOptions {
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  amsgrad: boolean;
+  maximize: boolean;
+}
+
+interface AdamState {
+  step: number;
+  expAvg: Tensor;
+  expAvgSq: Tensor;
+  maxExpAvgSq?: Tensor;
+}
+
+/** torch.optim.Adam (L2 weight decay added to the gradient), bitwise PyTorch 1.13's CPU results. */
+export class Adam extends Optimizer<AdamOptions, AdamState> {
+  constructor(params: Iterable<Tensor> | ParamGroupInput<AdamOptions>[], opts: Partial<AdamOptions> = {}) {
+    super('optim.Adam', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, ...opts });
+  }
+
+  protected validateOptions(o: AdamOptions): AdamOptions {
+    const w = this.where;
+    finite(w, 'lr', o.lr, 0);
+    finite(w, 'eps', o.eps, 0);
+    finite(w, 'weightDecay', o.weightDecay, 0);
+    if (!Array.isArray(o.betas) || o.betas.length !== 2) throw invalid(w, 'betas', 'array of 2 numbers in [0, 1)', o.betas);
+    finite(w, 'betas[0]', o.betas[0], 0, 1);
+    finite(w, 'betas[1]', o.betas[1], 0, 1);
+    if (o.betas[0] === 1 || o.betas[1] === 1) throw invalid(w, 'betas', 'numbers in [0, 1)', o.betas);
+    bool(w, 'amsgrad', o.amsgrad);
+    bool(w, 'maximize', o.maximize);
+    return { lr: o.lr, betas: [o.betas[0], o.betas[1]], eps: o.eps, weightDecay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize };
+  }
+
+  protected groupToPython(g: ParamGroup<AdamOptions>): Record<string, unknown> {
+    return {
+      lr: g.lr, betas: [...g.betas], eps: g.eps, weight_decay: g.weightDecay, amsgrad: g.amsgrad, maximize: g.maximize,
+      foreach: null, capturable: false, differentiable: false, fused: false,
+    };
+  }
+
+  protected groupFromPython(g: Record<string, unknown>): Partial<AdamOptions> {
+    return { lr: g.lr, betas: g.betas, eps: g.eps, weightDecay: g.weight_decay, amsgrad: g.amsgrad, maximize: g.maximize ?? false } as Partial<AdamOptions>;
+  }
+
+  protected stateToPython(s: AdamState): Record<string, Tensor | number> {
+    const out: Record<string, Tensor | number> = { step: stepTensor(s.step), exp_avg: s.expAvg.detach(), exp_avg_sq: s.expAvgSq.detach() };
+    if (s.maxExpAvgSq) out.max_exp_avg_sq = s.maxExpAvgSq.detach();
+    return out;
+  }
+
+  protected stateFromPython(s: Record<string, unknown>, param: Tensor): AdamState {
+    const w = `${this.where}.loadStateDict`;
+    const state: AdamState = {
+      step: readStep(w, s.step),
+      expAvg: adoptStateTensor(w, 'exp_avg', s.exp_avg, param),
+      expAvgSq: adoptStateTensor(w, 'exp_avg_sq', s.exp_avg_sq, param),
+    };
+    if (s.max_exp_avg_sq !== undefined) state.maxExpAvgSq = adoptStateTensor(w, 'max_exp_avg_sq', s.max_exp_avg_sq, param);
+    return state;
+  }
+
+  protected async stepGroup(g: ParamGroup<AdamOptions>, params: Tensor[]): Promise<void> {
+    const w = `${this.where}.step`;
+    const states = params.map((p) => this.state.get(p));
+    const existing = states.flatMap((s) => (s ? [s.expAvg, s.expAvgSq, ...(s.maxExpAvgSq ? [s.maxExpAvgSq] : [])] : []));
+    const steps = states.map((s) => (s ? s.step : 0) + 1);
+    const handle = (t: Tensor | undefined, name: string) => t?._h(w, name);
+    const handles = [
+      params.map((p) => p._h(w, 'parameter')),
+      states.map((s) => handle(s?.expAvg, 'exp_avg')),
+      states.map((s) => handle(s?.expAvgSq, 'exp_avg_sq')),
+      states.map((s) => (g.amsgrad ? handle(s?.maxExpAvgSq, 'max_exp_avg_sq') : undefined)),
+    ] as const;
+    const created = await track(w, [], [...params, ...existing], () => native.adamStep(
+      handles[0] as TensorHandle[], handles[1], handles[2], handles[3],
+      steps, g.lr, g.betas[0], g.betas[1], g.eps, g.weightDecay, g.amsgrad, g.maximize,
+    ));
+    const owned = (h: TensorHandle | undefined) => (h ? Tensor._wrap(h, true) : undefined);
+    params.forEach((p, i) => {
+      const [expAvg, expAvgSq, maxSq] = [0, 1, 2].map((k) => owned(created[3 * i + k]));
+      const s = states[i] ?? { step: 0, expAvg: expAvg!, expAvgSq: expAvgSq! };
+      if (maxSq) s.maxExpAvgSq = maxSq;
+      s.step = steps[i];
+      this.state.set(p, s);
+    });
+  }
+}

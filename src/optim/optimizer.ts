@@ -1,0 +1,168 @@
+// Shared machinery of torch.optim optimizers: param groups, per-parameter state, state_dict.
+import { TorchError } from '../errors';
+import { native } from '../native';
+import { backwardRunning, tensor, Tensor } from '../tensor';
+import { bool, invalid, options } from '../validate';
+
+/** A parameter group as given to the constructor: params plus any per-group option overrides. */
+export type ParamGroupInput<O> = Partial<O> & { params: Iterable<Tensor> };
+/** A live parameter group: options are read at every step(), so writing `lr` takes effect. */
+export type ParamGroup<O> = O & { params: Tensor[]; initialLr?: number };
+
+/** PyTorch's optimizer.state_dict() layout, with PyTorch's key names. */
+export interface OptimizerStateDict {
+  state: Record<number, Record<string, Tensor | number>>;
+  param_groups: Record<string, unknown>[];
+}
+
+export abstract class Optimizer<O extends { lr: number }, S extends object> {
+  readonly defaults: O;
+  readonly paramGroups: ParamGroup<O>[] = [];
+  /** Per-parameter state (Adam's step, exp_avg, ...), keyed by the parameter. */
+  readonly state = new Map<Tensor, S>();
+  #stepping = false;
+
+  protected constructor(protected readonly where: string, params: Iterable<Tensor> | ParamGroupInput<O>[], defaults: O) {
+    this.defaults = defaults;
+    const list = params && typeof (params as Iterable<unknown>)[Symbol.iterator] === 'function' ? [...(params as Iterable<unknown>)] : null;
+    if (!list || list.length === 0) throw invalid(where, 'params', 'a non-empty iterable of Tensors or of param groups', params);
+    const groups = list.every((p) => p instanceof Tensor) ? [{ params: list as Tensor[] }] : list;
+    const seen = new Set<Tensor>();
+    groups.forEach((g, i) => {
+      if (!g || typeof g !== 'object' || !('params' in g)) throw invalid(where, `params[${i}]`, 'Tensor or {params, ...options}', g);
+      const { params: gp, ...overrides } = g as ParamGroupInput<O>;
+      const ps = [...(gp as Iterable<unknown>)];
+      ps.forEach((p, k) => {
+        if (!(p instanceof Tensor)) throw invalid(where, `params[${i}].params[${k}]`, 'Tensor', p);
+        if (seen.has(p)) throw new TorchError(`${where}: some parameters appear in more than one parameter group`, 'INVALID_ARGUMENT');
+        seen.add(p);
+      });
+      const opts = this.validateOptions({ ...defaults, ...overrides } as O);
+      this.paramGroups.push({ ...opts, params: ps as Tensor[] });
+    });
+  }
+
+  /** Validates and normalises one group's options (throws INVALID_ARGUMENT naming the option). */
+  protected abstract validateOptions(o: O): O;
+  /** PyTorch's names for a group's options, for state_dict(). */
+  protected abstract groupToPython(g: ParamGroup<O>): Record<string, unknown>;
+  protected abstract groupFromPython(g: Record<string, unknown>): Partial<O>;
+  /** Updates the parameters of one group; called by step() with the state ready. */
+  protected abstract stepGroup(group: ParamGroup<O>, params: Tensor[]): Promise<void>;
+
+  /** Resets the gradients of all parameters: zeroed (PyTorch 1.13's default) or set to null. */
+  zeroGrad(opts: { setToNone?: boolean } = {}): void {
+    const where = `${this.where}.zeroGrad`;
+    const setToNone = bool(where, 'setToNone', options(where, opts).setToNone ?? false);
+    if (backwardRunning()) throw new TorchError(`${where}: a backward() is still running; await it first`, 'BUSY');
+    const handles = this.paramGroups.flatMap((g) => g.params.map((p) => p._h(where, 'parameter')));
+    native.zeroGrad(handles, setToNone);
+  }
+
+  /** Performs one optimisation step off the JS thread. Parameters without a gradient are skipped. */
+  async step(): Promise<void> {
+    const where = `${this.where}.step`;
+    if (this.#stepping) throw new TorchError(`${where}: the previous step() is still running; await it first`, 'BUSY');
+    if (backwardRunning()) throw new TorchError(`${where}: a backward() is still running; await it first`, 'BUSY');
+    this.#stepping = true;
+    try {
+      for (const group of this.paramGroups) {
+        const has = native.hasGrad(group.params.map((p) => p._h(where, 'parameter')));
+        const withGrad = group.params.filter((_, i) => has[i]);
+        if (withGrad.length) await this.stepGroup(group, withGrad);
+      }
+    } finally {
+      this.#stepping = false;
+    }
+  }
+
+  /** Fresh zeros shaped like `p`, owned by the optimizer (never claimed by a scope). */
+  protected zerosLike(p: Tensor): Tensor {
+    return Tensor._wrap(native.zerosLike(p._h(this.where, 'parameter')), true);
+  }
+
+  protected abstract stateToPython(s: S): Record<string, Tensor | number>;
+  protected abstract stateFromPython(s: Record<string, unknown>, param: Tensor): S;
+
+  /** The optimizer state in PyTorch's layout: {state: {index: {...}}, param_groups: [{..., params: [indices]}]}. */
+  stateDict(): OptimizerStateDict {
+    let index = 0;
+    const state: OptimizerStateDict['state'] = {};
+    const groups = this.paramGroups.map((g) => {
+      const indices = g.params.map((p) => {
+        const s = this.state.get(p);
+        if (s) state[index] = this.stateToPython(s);
+        return index++;
+      });
+      return { ...this.groupToPython(g), ...(g.initialLr === undefined ? {} : { initial_lr: g.initialLr }), params: indices };
+    });
+    return { state, param_groups: groups };
+  }
+
+  /** Restores state saved by stateDict() (here or by PyTorch), copying tensors to each parameter's device. */
+  loadStateDict(sd: OptimizerStateDict): void {
+    const where = `${this.where}.loadStateDict`;
+    if (!sd || typeof sd !== 'object' || !Array.isArray(sd.param_groups) || typeof sd.state !== 'object') {
+      throw invalid(where, 'stateDict', '{state, param_groups}', sd);
+    }
+    if (sd.param_groups.length !== this.paramGroups.length) {
+      throw new TorchError(`${where}: loaded state dict has ${sd.param_groups.length} parameter groups, this optimizer has ${this.paramGroups.length}`, 'VALUE_ERROR');
+    }
+    const plans = sd.param_groups.map((g, i) => {
+      const ids = g.params;
+      if (!Array.isArray(ids) || ids.length !== this.paramGroups[i].params.length) {
+        throw new TorchError(`${where}: loaded state dict contains a parameter group that doesn't match the size of optimizer's group ${i}`, 'VALUE_ERROR');
+      }
+      const opts = this.validateOptions({ ...this.paramGroups[i], ...this.groupFromPython(g) });
+      return { opts, ids: ids as number[], initialLr: typeof g.initial_lr === 'number' ? g.initial_lr : undefined };
+    });
+    const newState = new Map<Tensor, S>();
+    plans.forEach((plan, i) => {
+      plan.ids.forEach((id, k) => {
+        const saved = (sd.state as Record<number, Record<string, unknown>>)[id];
+        if (saved) {
+          const param = this.paramGroups[i].params[k];
+          newState.set(param, this.stateFromPython(saved, param));
+        }
+      });
+    });
+    for (const s of this.state.values()) disposeState(s);
+    this.state.clear();
+    for (const [p, s] of newState) this.state.set(p, s);
+    plans.forEach((plan, i) => {
+      Object.assign(this.paramGroups[i], plan.opts);
+      this.paramGroups[i].initialLr = plan.initialLr ?? this.paramGroups[i].initialLr;
+    });
+  }
+}
+
+export function disposeState(s: object): void {
+  for (const v of Object.values(s)) if (v instanceof Tensor) v.dispose();
+}
+
+/** A float32 scalar tensor holding `step`, as PyTorch 1.13 stores it. */
+export function stepTensor(step: number): Tensor {
+  return tensor(Float32Array.of(step), { shape: [] });
+}
+
+/** Reads a saved step (a tensor in 1.12+, a number before). */
+export function readStep(where: string, v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (v instanceof Tensor) return v.item();
+  throw invalid(where, 'state.step', 'number or scalar Tensor', v);
+}
+
+/** Copies a saved state tensor onto the parameter's device and dtype, owned by the optimizer. */
+export function adoptStateTensor(where: string, name: string, v: unknown, param: Tensor): Tensor {
+  if (!(v instanceof Tensor)) throw invalid(where, `state.${name}`, 'Tensor', v);
+  const shape = v.shape;
+  const pshape = param.shape;
+  if (shape.length !== pshape.length || shape.some((d, i) => d !== pshape[i])) {
+    throw new TorchError(`${where}: state.${name} has shape [${shape}] but its parameter has shape [${pshape}]`, 'VALUE_ERROR');
+  }
+  // to() may alias the source; the clone makes the state the optimizer's own memory.
+  const moved = v.to({ device: param.device as 'cpu', dtype: param.dtype });
+  const owned = moved.clone();
+  moved.dispose();
+  return owned._persist();
+}

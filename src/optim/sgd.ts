@@ -1,0 +1,72 @@
+import { native } from '../native';
+import { Tensor, track } from '../tensor';
+import { TorchError } from '../errors';
+import { bool, finite } from '../validate';
+import { adoptStateTensor, Optimizer, ParamGroup, ParamGroupInput } from './optimizer';
+
+export interface SGDOptions {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  maximize: boolean;
+}
+
+interface SGDState {
+  momentumBuffer: Tensor;
+}
+
+/** torch.optim.SGD with momentum, dampening, weight decay and Nesterov; `lr` is required, as in PyTorch 1.13. */
+export class SGD extends Optimizer<SGDOptions, SGDState> {
+  constructor(params: Iterable<Tensor> | ParamGroupInput<SGDOptions>[], opts: Partial<SGDOptions> & { lr: number }) {
+    super('optim.SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...(opts ?? {}) } as SGDOptions);
+  }
+
+  protected validateOptions(o: SGDOptions): SGDOptions {
+    const w = this.where;
+    finite(w, 'lr', o.lr, 0);
+    finite(w, 'momentum', o.momentum, 0);
+    finite(w, 'dampening', o.dampening);
+    finite(w, 'weightDecay', o.weightDecay, 0);
+    bool(w, 'nesterov', o.nesterov);
+    bool(w, 'maximize', o.maximize);
+    if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) {
+      throw new TorchError(`${w}: Nesterov momentum requires a momentum and zero dampening`, 'INVALID_ARGUMENT');
+    }
+    return { lr: o.lr, momentum: o.momentum, dampening: o.dampening, weightDecay: o.weightDecay, nesterov: o.nesterov, maximize: o.maximize };
+  }
+
+  protected groupToPython(g: ParamGroup<SGDOptions>): Record<string, unknown> {
+    return {
+      lr: g.lr, momentum: g.momentum, dampening: g.dampening, weight_decay: g.weightDecay, nesterov: g.nesterov,
+      maximize: g.maximize, foreach: null, differentiable: false,
+    };
+  }
+
+  protected groupFromPython(g: Record<string, unknown>): Partial<SGDOptions> {
+    return { lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weight_decay, nesterov: g.nesterov, maximize: g.maximize ?? false } as Partial<SGDOptions>;
+  }
+
+  protected stateToPython(s: SGDState): Record<string, Tensor | number> {
+    return { momentum_buffer: s.momentumBuffer.detach() };
+  }
+
+  protected stateFromPython(s: Record<string, unknown>, param: Tensor): SGDState {
+    return { momentumBuffer: adoptStateTensor(`${this.where}.loadStateDict`, 'momentum_buffer', s.momentum_buffer, param) };
+  }
+
+  protected async stepGroup(g: ParamGroup<SGDOptions>, params: Tensor[]): Promise<void> {
+    const w = `${this.where}.step`;
+    const buffers = params.map((p) => this.state.get(p)?.momentumBuffer);
+    const present = buffers.filter((b): b is Tensor => b !== undefined);
+    const handles = params.map((p) => p._h(w, 'parameter'));
+    const bufferHandles = buffers.map((b) => b?._h(w, 'momentum_buffer'));
+    const created = await track(w, [], [...params, ...present], () => native.sgdStep(
+      handles, bufferHandles, g.lr, g.momentum, g.dampening, g.weightDecay, g.nesterov, g.maximize,
+    ));
+    created.forEach((h, i) => {
+      if (h) this.state.set(params[i], { momentumBuffer: Tensor._wrap(h, true) });
+    });
+  }
+}

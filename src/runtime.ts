@@ -1,0 +1,60 @@
+// Process-wide settings: seeding, intra-op threads, devices.
+import * as os from 'os';
+import { TorchError } from './errors';
+import { native } from './native';
+import { int, invalid, isInt } from './validate';
+
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+/** Seeds libtorch's generators (CPU and CUDA), like `torch.manual_seed`. */
+export function manualSeed(seed: number | bigint): void {
+  if (!(isInt(seed) && Number.isSafeInteger(seed)) && typeof seed !== 'bigint') {
+    throw invalid('manualSeed', 'seed', 'integer', seed);
+  }
+  native.manualSeed(seed);
+}
+
+/** Sets the intra-op thread count used by every operation, wherever it runs. */
+export function setNumThreads(n: number): void {
+  native.setNumThreads(int('setNumThreads', 'n', n, 1));
+}
+
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+export const cuda = {
+  isAvailable(): boolean {
+    return native.cudaDeviceCount() > 0;
+  },
+  deviceCount(): number {
+    return native.cudaDeviceCount();
+  },
+};
+
+/** Validates a device string and that the device exists; returns libtorch's spelling. */
+export function checkDevice(where: string, param: string, device: unknown): string {
+  const m = typeof device === 'string' ? /^(cpu|cuda)(?::(\d+))?$/.exec(device) : null;
+  if (!m || (m[1] === 'cpu' && m[2] !== undefined)) throw invalid(where, param, "'cpu', 'cuda' or 'cuda:N'", device);
+  if (m[1] === 'cuda') {
+    const count = cuda.deviceCount();
+    const index = m[2] === undefined ? 0 : Number(m[2]);
+    if (index >= count) {
+      throw new TorchError(
+        `${where}: device '${device}' is not available (${count === 0 ? 'this libtorch has no CUDA or no GPU is visible' : `${count} CUDA device(s)`})`,
+        'DEVICE_UNAVAILABLE',
+      );
+    }
+    return `cuda:${index}`;
+  }
+  return 'cpu';
+}
+
+/** Library metadata: libtorch version and threading backend. */
+export function buildInfo(): { torchVersion: string; cudaAvailable: boolean; parallelInfo: string } {
+  const b = native.buildInfo();
+  return { torchVersion: b.torchVersion, cudaAvailable: b.cudaCompiled, parallelInfo: b.parallelInfo };
+}
+
+// Debian's libtorch starts with one intra-op thread; PyTorch users expect all cores.
+native.setNumThreads(typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
