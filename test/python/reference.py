@@ -1,0 +1,123 @@
+"""PyTorch reference computations for the parity tests (run with Debian's /usr/bin/python3).
+
+Usage: reference.py COMMAND JSON_ARGS. Prints one JSON object. Inputs and initial weights come
+from torch.manual_seed on both sides, so nothing but the config crosses over; floats go through
+JSON with repr precision, so doubles round-trip exactly.
+"""
+import json
+import math
+import sys
+
+import torch
+import torch.nn as nn
+
+
+def mlp(spec):
+    torch.manual_seed(spec["seed"])
+    model = nn.Sequential(nn.Linear(spec["inp"], spec["hidden"]), nn.ReLU(), nn.Linear(spec["hidden"], spec["out"]))
+    x = torch.randn(spec["batch"], spec["inp"])
+    y = torch.randint(0, spec["out"], (spec["batch"],))
+    return model, x, y
+
+
+def make_optimizer(spec, params):
+    kind = spec["optimizer"]
+    o = spec["options"]
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=o["lr"], betas=tuple(o.get("betas", (0.9, 0.999))), eps=o.get("eps", 1e-8),
+                                weight_decay=o.get("weightDecay", 0), amsgrad=o.get("amsgrad", False))
+    return torch.optim.SGD(params, lr=o["lr"], momentum=o.get("momentum", 0), dampening=o.get("dampening", 0),
+                           weight_decay=o.get("weightDecay", 0), nesterov=o.get("nesterov", False))
+
+
+def cmd_optim(spec):
+    torch.set_num_threads(spec["threads"])
+    model, x, y = mlp(spec)
+    opt = make_optimizer(spec, model.parameters())
+    crit = nn.CrossEntropyLoss()
+    losses = []
+    for step in range(spec["steps"]):
+        if step % spec["zeroEvery"] == 0:
+            opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return {"losses": losses, "weights": {k: v.flatten().tolist() for k, v in model.state_dict().items()}}
+
+
+def cmd_schedulers(spec):
+    out = []
+    for case in spec["cases"]:
+        p = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([p], lr=case["lr"])
+        if case["kind"] == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=case["tMax"], eta_min=case.get("etaMin", 0))
+        else:
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=case["stepSize"], gamma=case["gamma"])
+        lrs = [sched.get_last_lr()[0]]
+        for _ in range(case["steps"]):
+            opt.step()
+            sched.step()
+            lrs.append(sched.get_last_lr()[0])
+        out.append(lrs)
+    return {"lrs": out}
+
+
+def cmd_random(spec):
+    torch.manual_seed(spec["seed"])
+    rand = torch.rand(spec["n"]).tolist()
+    randn = torch.randn(spec["n"]).tolist()
+    drop = nn.Dropout(0.5)
+    drop.train()
+    mask = drop(torch.ones(spec["n"])).tolist()
+    torch.manual_seed(spec["seed"])
+    lin = nn.Linear(5, 3)
+    conv = nn.Conv2d(3, 4, 3)
+    return {"rand": rand, "randn": randn, "dropout": mask,
+            "init": {"linear.weight": lin.weight.flatten().tolist(), "linear.bias": lin.bias.tolist(),
+                     "conv.weight": conv.weight.flatten().tolist(), "conv.bias": conv.bias.tolist()}}
+
+
+def cmd_alexnet_names(spec):
+    import torchvision
+    model = torchvision.models.alexnet()
+    return {"params": [[k, list(v.shape)] for k, v in model.named_parameters()],
+            "state": [k for k in model.state_dict().keys()]}
+
+
+def cmd_seed_loop(spec):
+    """The seed's loop: Sequential(alexnet, Linear(1000, 2), Softmax(dim=1)), batch 1, zero_grad once
+    per epoch, Adam + CosineAnnealingLR stepped per epoch, dropout active."""
+    import torchvision
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(spec["seed"])
+    model = nn.Sequential(torchvision.models.alexnet(), nn.Linear(1000, 2), nn.Softmax(dim=1))
+    images = [torch.rand(3, h, w) for h, w in spec["sizes"]]
+    labels = spec["labels"]
+    torch.manual_seed(spec["seed"] + 1)
+    crit = nn.CrossEntropyLoss()
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=spec["tMax"], last_epoch=-1)
+    losses, outputs, lrs = [], [], []
+    for epoch in range(spec["epochs"]):
+        opt.zero_grad()
+        for img, label in zip(images, labels):
+            out = model(img.unsqueeze(0))
+            loss = crit(out, torch.tensor([label]))
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            outputs.append(out.flatten().tolist())
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    with open(spec["weightsFile"], "wb") as f:
+        for _, v in model.state_dict().items():
+            f.write(v.detach().contiguous().numpy().astype("<f4").tobytes())
+    return {"losses": losses, "outputs": outputs, "lrs": lrs}
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], json.loads(sys.argv[2])
+    print(json.dumps(globals()["cmd_" + command](args)))
