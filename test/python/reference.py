@@ -20,6 +20,11 @@ def mlp(spec):
     return model, x, y
 
 
+def cmd_randint_targets(spec):
+    _, _, y = mlp(spec)
+    return {"targets": y.tolist()}
+
+
 def make_optimizer(spec, params):
     kind = spec["optimizer"]
     o = spec["options"]
