@@ -1,6 +1,7 @@
 // Grad mode is thread-local in libtorch, but our work runs on worker threads. So the mode lives
 // in JS (following async calls, like a context variable) and travels with every native call.
 import { AsyncLocalStorage } from 'async_hooks';
+import { invalid } from './validate';
 
 const gradMode = new AsyncLocalStorage<boolean>();
 
@@ -14,10 +15,12 @@ export function isGradEnabled(): boolean {
  * operation it starts, awaited or not, runs without history on whatever thread it runs.
  */
 export function noGrad<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw invalid('noGrad', 'fn', 'function', fn);
   return gradMode.run(false, fn);
 }
 
 /** Re-enables autograd inside a `noGrad` block, like `torch.enable_grad()`. */
 export function enableGrad<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw invalid('enableGrad', 'fn', 'function', fn);
   return gradMode.run(true, fn);
 }

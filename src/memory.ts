@@ -2,6 +2,7 @@
 // native handles' GC finalizers are only a backstop.
 import { AsyncLocalStorage } from 'async_hooks';
 import { native } from './native';
+import { invalid } from './validate';
 
 export interface Disposable {
   dispose(): void;
@@ -47,6 +48,7 @@ function collectKept(value: unknown, kept: Set<unknown>, seen = new Set<unknown>
  * and async `fn`; scopes nest, and what an inner scope returns belongs to the outer one.
  */
 export function scope<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw invalid('scope', 'fn', 'function', fn);
   const created: Scope = new Set();
   const parent = current.getStore();
   const finish = (result: unknown): void => {
