@@ -90,12 +90,12 @@ function loadFailure(cause: Error): TorchError {
   );
 }
 
-function load(): NativeAddon {
+/** @internal Loads the addon built under `root` (build/Release, or a prebuild) via node-gyp-build. */
+export function loadAddon(root: string): NativeAddon {
   let addon: NativeAddon;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    addon = nodeGypBuild(ROOT) as NativeAddon;
+    addon = nodeGypBuild(root) as NativeAddon;
   } catch (err) {
     throw loadFailure(err as Error);
   }
@@ -103,4 +103,4 @@ function load(): NativeAddon {
   return addon;
 }
 
-export const native: NativeAddon = load();
+export const native: NativeAddon = loadAddon(ROOT);
