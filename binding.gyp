@@ -11,7 +11,8 @@
         "native/nn/functional.cc",
         "native/optim/adam.cc",
         "native/optim/sgd.cc",
-        "native/optim/lr_scheduler.cc"
+        "native/optim/lr_scheduler.cc",
+        "native/io/serialization.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

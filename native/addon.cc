@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterAdam(env, exports);
   RegisterSgd(env, exports);
   RegisterLrScheduler(env, exports);
+  RegisterSerialization(env, exports);
   return exports;
 }
 

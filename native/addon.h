@@ -19,5 +19,6 @@ void RegisterFunctional(Napi::Env env, Napi::Object exports);
 void RegisterAdam(Napi::Env env, Napi::Object exports);
 void RegisterSgd(Napi::Env env, Napi::Object exports);
 void RegisterLrScheduler(Napi::Env env, Napi::Object exports);
+void RegisterSerialization(Napi::Env env, Napi::Object exports);
 
 }  // namespace tb

@@ -5,6 +5,9 @@ export type TorchErrorCode =
   | 'BUSY' // overlapping use of the same tensors (e.g. two steps at once)
   | 'DEVICE_UNAVAILABLE' // e.g. 'cuda' without a CUDA build or device
   | 'NATIVE_LOAD_FAILED' // the addon could not be loaded
+  | 'IO_ERROR' // a file could not be read, written or downloaded
+  | 'BAD_FILE' // a file is truncated, corrupt or not in a supported format
+  | 'UNSAFE_PICKLE' // a checkpoint asks to construct a global that is not allowed
   | 'OUT_OF_MEMORY'
   | 'INDEX_ERROR'
   | 'VALUE_ERROR'

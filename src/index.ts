@@ -4,6 +4,8 @@ export { Tensor, tensor, zeros, ones, empty, full, rand, randn, arange, Dtype, T
 export { noGrad, enableGrad, isGradEnabled } from './autograd';
 export { memory, scope } from './memory';
 export { manualSeed, setNumThreads, getNumThreads, cuda, buildInfo, Device } from './runtime';
+export { getRngState, setRngState } from './random';
 export * as nn from './nn';
 export * as optim from './optim';
 export * as models from './models';
+export * as io from './io';

@@ -64,6 +64,13 @@ export interface NativeAddon {
   // optim/*.cc
   adamStep(params: H[], expAvgs: OptH[], expAvgSqs: OptH[], maxExpAvgSqs: OptH[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean): Promise<OptH[]>;
   sgdStep(params: H[], buffers: OptH[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean): Promise<OptH[]>;
+  // io/serialization.cc
+  tensorsFromBytes(buffers: Uint8Array[], dtypes: NativeDtype[]): Promise<H[]>;
+  tensorBytes(tensors: H[]): Promise<ArrayBuffer[]>;
+  crc32(buffers: Uint8Array[]): Promise<number[]>;
+  getRngState(): H;
+  setRngState(state: H): void;
+  asStrided(storage: H, size: number[], stride: number[], offset: number): H;
   cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
 }
 

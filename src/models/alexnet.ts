@@ -1,8 +1,14 @@
 // torchvision.models.alexnet with the exact child names and indices, so state_dict keys match
 // torchvision's (features.0.weight ... classifier.6.bias).
+import * as fs from 'fs';
+import * as path from 'path';
+import { TorchError } from '../errors';
+import { checkpointsDir, downloadUrlToFile } from '../io/hub';
+import { load } from '../io/serialization';
 import { AdaptiveAvgPool2d, Conv2d, Dropout, Linear, MaxPool2d, Module, ReLU, Sequential } from '../nn';
+import { LoadStateDictResult } from '../nn/module';
 import { Tensor } from '../tensor';
-import { finite, int, options } from '../validate';
+import { finite, int, invalid, options } from '../validate';
 
 export interface AlexNetOptions {
   numClasses?: number;
@@ -49,7 +55,58 @@ export class AlexNet extends Module {
   }
 }
 
-/** A randomly initialised AlexNet; loading weights from files is io's job and never happens here. */
-export function alexnet(opts: AlexNetOptions = {}): AlexNet {
-  return new AlexNet(opts);
+export const ALEXNET_WEIGHTS = {
+  url: 'https://download.pytorch.org/models/alexnet-owt-7be5be79.pth',
+  file: 'alexnet-owt-7be5be79.pth',
+  sha256Prefix: '7be5be79',
+};
+
+export interface PretrainedOptions {
+  /** 'DEFAULT' (torchvision's ImageNet weights from PyTorch's cache, downloaded if missing) or a path. */
+  weights: 'DEFAULT' | string;
+  /** Classes of the new head; anything but 1000 keeps a fresh classifier.6 and skips the checkpoint's. */
+  numClasses?: number;
+  /** Mirror to download 'DEFAULT' from instead of download.pytorch.org. */
+  downloadUrl?: string;
+  /** Receives what was loaded and skipped. */
+  onLoad?: (result: LoadStateDictResult) => void;
 }
+
+/** The path 'DEFAULT' resolves to: $TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth. */
+export function defaultWeightsPath(): string {
+  return path.join(checkpointsDir(), ALEXNET_WEIGHTS.file);
+}
+
+async function pretrained(opts: PretrainedOptions): Promise<AlexNet> {
+  const where = 'models.alexnet.pretrained';
+  const o = options(where, opts);
+  if (typeof o.weights !== 'string' || o.weights === '') throw invalid(where, 'weights', "'DEFAULT' or a path", o.weights);
+  const numClasses = int(where, 'numClasses', o.numClasses ?? 1000, 1);
+  let file = o.weights;
+  if (o.weights === 'DEFAULT') {
+    file = defaultWeightsPath();
+    if (!fs.existsSync(file)) {
+      await downloadUrlToFile(o.downloadUrl ?? ALEXNET_WEIGHTS.url, file, { hashPrefix: ALEXNET_WEIGHTS.sha256Prefix });
+    }
+  }
+  const stateDict = await load(file);
+  const entries = stateDict instanceof Map ? stateDict : null;
+  if (!entries || ![...entries.values()].every((v) => v instanceof Tensor)) {
+    throw new TorchError(`${where}: ${file} does not hold a state_dict (a mapping of names to tensors)`, 'BAD_FILE');
+  }
+  const model = new AlexNet({ numClasses });
+  const skip = numClasses === 1000 ? [] : ['classifier.6.weight', 'classifier.6.bias'];
+  try {
+    const result = await model.loadStateDict(entries as Map<string, Tensor>, { skip });
+    o.onLoad?.(result);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  } finally {
+    for (const t of entries.values()) (t as Tensor).dispose();
+  }
+  return model;
+}
+
+/** A randomly initialised AlexNet; `alexnet.pretrained(...)` loads weights (asynchronously). */
+export const alexnet = Object.assign((opts: AlexNetOptions = {}): AlexNet => new AlexNet(opts), { pretrained, defaultWeightsPath });

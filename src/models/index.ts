@@ -1,1 +1,1 @@
-export { AlexNet, AlexNetOptions, alexnet } from './alexnet';
+export { AlexNet, AlexNetOptions, alexnet, ALEXNET_WEIGHTS, PretrainedOptions } from './alexnet';

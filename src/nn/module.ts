@@ -11,6 +11,8 @@ export type StateDict = Map<string, Tensor>;
 export interface LoadStateDictResult {
   missingKeys: string[];
   unexpectedKeys: string[];
+  /** Keys named in `skip` that the state_dict had and that were therefore not loaded. */
+  skippedKeys: string[];
 }
 
 function checkName(where: string, name: unknown): string {
@@ -150,16 +152,20 @@ export abstract class Module implements Disposable {
    * (with `strict`) and shape mismatches are reported the way PyTorch's error does, and nothing
    * is changed when it fails.
    */
-  async loadStateDict(stateDict: StateDict | Record<string, Tensor>, opts: { strict?: boolean } = {}): Promise<LoadStateDictResult> {
+  async loadStateDict(stateDict: StateDict | Record<string, Tensor>, opts: { strict?: boolean; skip?: string[] } = {}): Promise<LoadStateDictResult> {
     const where = `${this.constructor.name}.loadStateDict`;
     this.checkLive('loadStateDict');
     const o = options(where, opts);
     const strict = o.strict === undefined ? true : bool(where, 'strict', o.strict);
+    if (o.skip !== undefined && !(Array.isArray(o.skip) && o.skip.every((k) => typeof k === 'string'))) throw invalid(where, 'skip', 'array of key names', o.skip);
+    // Like TorchSharp's skip list: these keys are neither loaded nor reported missing/unexpected.
+    const skip = new Set(o.skip ?? []);
     let entries: [string, unknown][];
     if (stateDict instanceof Map) entries = [...stateDict];
     else if (stateDict && typeof stateDict === 'object' && !Array.isArray(stateDict)) entries = Object.entries(stateDict);
     else throw invalid(where, 'stateDict', 'Map<string, Tensor> or Record<string, Tensor>', stateDict);
-    const given = new Map(entries);
+    const skippedKeys = entries.map(([k]) => k).filter((k) => skip.has(k));
+    const given = new Map(entries.filter(([k]) => !skip.has(k)));
 
     const targets = new Map<string, Tensor>();
     for (const [p, m] of this.namedModules()) {
@@ -167,6 +173,7 @@ export abstract class Module implements Disposable {
         for (const [name, t] of table) if (t) targets.set(p ? `${p}.${name}` : name, t);
       }
     }
+    skip.forEach((k) => targets.delete(k));
     const missingKeys = [...targets.keys()].filter((k) => !given.has(k));
     const unexpectedKeys = [...given.keys()].filter((k) => !targets.has(k));
     const errors: string[] = [];
@@ -195,7 +202,7 @@ export abstract class Module implements Disposable {
     const dstHandles = dst.map((t) => t._h(where, 'parameter'));
     const srcHandles = src.map((t, i) => t._h(where, `stateDict['${keys[i]}']`));
     await track(where, src, dst, () => native.copyInto(dstHandles, srcHandles));
-    return { missingKeys, unexpectedKeys };
+    return { missingKeys, unexpectedKeys, skippedKeys };
   }
 
   /** Moves every parameter, buffer and gradient to `device` in place (handles stay valid). */

@@ -1,0 +1,185 @@
+// The native side of src/io/serialization.ts: the byte-heavy loops of reading and writing
+// checkpoints, off the JS thread. The formats themselves (zip, pickle, safetensors) are parsed
+// in TS; here are only tensor <-> bytes copies and CRC-32.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <array>
+#include <memory>
+#include <mutex>
+#include "../addon.h"
+#include "../errors.h"
+#include "../tensor.h"
+#include "../worker.h"
+
+namespace tb {
+namespace {
+
+// Byte views of JS buffers, kept alive (by reference) while a worker reads them.
+struct ByteViews {
+  std::vector<Napi::Reference<Napi::Value>> refs;
+  std::vector<std::pair<const uint8_t*, size_t>> views;
+};
+
+std::shared_ptr<ByteViews> ArgByteViews(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsArray()) throw Napi::TypeError::New(info.Env(), "Expected an array of Uint8Arrays");
+  Napi::Array arr = info[i].As<Napi::Array>();
+  auto out = std::make_shared<ByteViews>();
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(info.Env(), "Expected an array of Uint8Arrays");
+    }
+    Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+    out->views.emplace_back(a.Data(), a.ByteLength());
+    out->refs.push_back(Napi::Persistent(v));
+  }
+  return out;
+}
+
+// tensorsFromBytes(buffers, dtypes): one 1-D tensor per little-endian byte buffer (one copy).
+Napi::Value TensorsFromBytes(const Napi::CallbackInfo& info) {
+  auto bytes = ArgByteViews(info, 0);
+  if (!info[1].IsArray()) throw Napi::TypeError::New(info.Env(), "Expected an array of dtypes");
+  Napi::Array names = info[1].As<Napi::Array>();
+  std::vector<at::ScalarType> dtypes;
+  for (uint32_t k = 0; k < names.Length(); k++) {
+    std::string name = names.Get(k).As<Napi::String>().Utf8Value();
+    bool found = false;
+    for (auto type : {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16, at::kLong, at::kInt, at::kShort, at::kChar, at::kByte, at::kBool}) {
+      if (DtypeName(type) == name) { dtypes.push_back(type); found = true; }
+    }
+    if (!found) throw Napi::TypeError::New(info.Env(), "Unknown dtype " + name);
+  }
+  if (dtypes.size() != bytes->views.size()) throw Napi::TypeError::New(info.Env(), "buffers and dtypes differ in length");
+  using Result = std::vector<at::Tensor>;
+  // Keep the JS buffers referenced until the worker is done (the lambda owns `bytes`); the
+  // references are released on the JS thread when the worker is destroyed.
+  return RunAsync<Result>(
+      info.Env(), false,
+      [bytes, dtypes]() {
+        Result out;
+        for (size_t i = 0; i < dtypes.size(); i++) {
+          auto [ptr, len] = bytes->views[i];
+          int64_t size = static_cast<int64_t>(c10::elementSize(dtypes[i]));
+          TORCH_CHECK(len % size == 0, "byte length ", len, " is not a multiple of the element size ", size);
+          at::Tensor t = at::empty({static_cast<int64_t>(len) / size}, at::TensorOptions().dtype(dtypes[i]));
+          if (len) std::memcpy(t.data_ptr(), ptr, len);
+          out.push_back(t);
+        }
+        return out;
+      },
+      [](Napi::Env env, Result& tensors) { return TensorArray(env, tensors); });
+}
+
+// tensorBytes(handles): each tensor's elements in C order as an external ArrayBuffer that keeps
+// a contiguous CPU copy alive (no second copy on the JS thread).
+Napi::Value TensorBytes(const Napi::CallbackInfo& info) {
+  auto tensors = ArgTensorList(info, 0);
+  using Result = std::vector<at::Tensor>;
+  return RunAsync<Result>(
+      info.Env(), false,
+      [tensors]() {
+        Result out;
+        for (const at::Tensor& t : tensors) out.push_back(t.detach().to(at::kCPU).contiguous().clone());
+        return out;
+      },
+      [](Napi::Env env, Result& copies) {
+        Napi::Array arr = Napi::Array::New(env, copies.size());
+        for (size_t i = 0; i < copies.size(); i++) {
+          size_t n = copies[i].numel() * copies[i].element_size();
+          if (n == 0) {
+            arr.Set(i, Napi::ArrayBuffer::New(env, 0));
+            continue;
+          }
+          auto* owner = new at::Tensor(copies[i]);
+          Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(
+              env, owner->data_ptr(), n, [](Napi::Env, void*, at::Tensor* t) { delete t; }, owner);
+          arr.Set(i, buf);
+        }
+        return arr;
+      });
+}
+
+uint32_t Crc32(const uint8_t* data, size_t len, uint32_t crc) {
+  static const auto table = [] {
+    std::array<std::array<uint32_t, 256>, 8> t{};
+    for (uint32_t i = 0; i < 256; i++) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+      for (int s = 1; s < 8; s++) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
+    }
+    return t;
+  }();
+  crc = ~crc;
+  while (len >= 8) {  // slicing-by-8
+    uint32_t a = crc ^ (uint32_t(data[0]) | uint32_t(data[1]) << 8 | uint32_t(data[2]) << 16 | uint32_t(data[3]) << 24);
+    crc = table[7][a & 0xFF] ^ table[6][(a >> 8) & 0xFF] ^ table[5][(a >> 16) & 0xFF] ^ table[4][a >> 24] ^
+          table[3][data[4]] ^ table[2][data[5]] ^ table[1][data[6]] ^ table[0][data[7]];
+    data += 8;
+    len -= 8;
+  }
+  while (len--) crc = table[0][(crc ^ *data++) & 0xFF] ^ (crc >> 8);
+  return ~crc;
+}
+
+// crc32(buffers): the zip CRC-32 of each buffer, computed off the JS thread.
+Napi::Value Crc32Of(const Napi::CallbackInfo& info) {
+  auto bytes = ArgByteViews(info, 0);
+  using Result = std::vector<uint32_t>;
+  return RunAsync<Result>(
+      info.Env(), false,
+      [bytes]() {
+        Result out;
+        for (auto [ptr, len] : bytes->views) out.push_back(Crc32(ptr, len, 0));
+        return out;
+      },
+      [](Napi::Env env, Result& crcs) {
+        Napi::Array arr = Napi::Array::New(env, crcs.size());
+        for (size_t i = 0; i < crcs.size(); i++) arr.Set(i, Napi::Number::New(env, crcs[i]));
+        return arr;
+      });
+}
+
+// getRngState() / setRngState(uint8 tensor): the default CPU generator, like torch.get_rng_state.
+Napi::Value GetRngState(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return TensorHandle::New(info.Env(), gen.get_state());
+  });
+}
+
+void SetRngState(const Napi::CallbackInfo& info) {
+  at::Tensor state = ArgTensor(info, 0);
+  Guarded(info.Env(), [&] {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+  });
+}
+
+// asStrided(storage, size, stride, offset): a view into a 1-D storage tensor (_rebuild_tensor_v2).
+Napi::Value AsStrided(const Napi::CallbackInfo& info) {
+  at::Tensor storage = ArgTensor(info, 0);
+  auto size = ArgIntList(info, 1), stride = ArgIntList(info, 2);
+  int64_t offset = ArgInt(info, 3);
+  return Guarded(info.Env(), [&] {
+    return TensorHandle::New(info.Env(), storage.as_strided(size, stride, offset));
+  });
+}
+
+}  // namespace
+
+void RegisterSerialization(Napi::Env env, Napi::Object exports) {
+  exports.Set("tensorsFromBytes", Napi::Function::New(env, TensorsFromBytes));
+  exports.Set("tensorBytes", Napi::Function::New(env, TensorBytes));
+  exports.Set("crc32", Napi::Function::New(env, Crc32Of));
+  exports.Set("getRngState", Napi::Function::New(env, GetRngState));
+  exports.Set("setRngState", Napi::Function::New(env, SetRngState));
+  exports.Set("asStrided", Napi::Function::New(env, AsStrided));
+}
+
+}  // namespace tb

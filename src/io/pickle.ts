@@ -1,0 +1,357 @@
+// A restricted pickle machine, like torch.load(weights_only=True): only whitelisted globals are
+// ever constructed, nothing is executed, and every length is checked against the input.
+import { TorchError } from '../errors';
+
+/** A Python value as torchbridge represents it. Dicts with str/int keys become plain objects,
+ * OrderedDicts (and other dicts) Maps, lists and tuples arrays, bytes Buffers, None null. */
+export type PyValue = null | boolean | number | bigint | string | Buffer | object;
+
+/** A whitelisted global: called by REDUCE (and NEWOBJ) with the pickled arguments. */
+export type PyCallable = (args: PyValue[]) => PyValue;
+
+export interface UnpickleOptions {
+  /** Resolves `module.name` or refuses it (throw). */
+  findClass(module: string, name: string): PyCallable | object;
+  /** Resolves a persistent id (storages). */
+  persistentLoad?(pid: PyValue): PyValue;
+}
+
+const MARK = Symbol('mark');
+/** Python metadata (e.g. state_dict's `_metadata`) set by BUILD on a dict. */
+export const pythonState = new WeakMap<object, PyValue>();
+
+class Tuple extends Array<PyValue> {}
+
+export function isTuple(v: unknown): boolean {
+  return v instanceof Tuple;
+}
+
+function tuple(items: PyValue[]): PyValue[] {
+  const t = new Tuple();
+  t.push(...items);
+  return t;
+}
+
+function dictToJs(entries: [PyValue, PyValue][]): object {
+  const plain = entries.every(([k]) => typeof k === 'string' || (typeof k === 'number' && Number.isInteger(k)));
+  if (!plain) return new Map(entries);
+  const obj: Record<string, PyValue> = {};
+  for (const [k, v] of entries) obj[String(k)] = v;
+  return obj;
+}
+
+function setItem(target: PyValue, key: PyValue, value: PyValue): void {
+  if (target instanceof Map) target.set(key, value);
+  else if (target && typeof target === 'object' && !Array.isArray(target) && (typeof key === 'string' || typeof key === 'number')) {
+    (target as Record<string, PyValue>)[String(key)] = value;
+  } else if (target && typeof target === 'object' && !Array.isArray(target)) {
+    throw new Error('dict key of unsupported type');
+  } else {
+    throw new Error('SETITEM on a non-dict');
+  }
+}
+
+function decodeLong(bytes: Buffer): number | bigint {
+  if (bytes.length === 0) return 0;
+  let v = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]);
+  if (bytes[bytes.length - 1] & 0x80) v -= 1n << BigInt(8 * bytes.length);
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+/**
+ * Runs one pickle from `buf` at `offset`. Returns the value and the offset after STOP.
+ * Errors are plain Errors describing the problem; callers add the file name.
+ */
+export function unpickle(buf: Buffer, offset: number, opts: UnpickleOptions): { value: PyValue; end: number } {
+  let pos = offset;
+  const stack: (PyValue | typeof MARK)[] = [];
+  const memo = new Map<number, PyValue>();
+  const need = (n: number): void => {
+    if (n < 0 || pos + n > buf.length) throw new Error(`truncated pickle: needs ${n} more bytes at offset ${pos} but the data ends at ${buf.length}`);
+  };
+  const u8 = () => { need(1); return buf[pos++]; };
+  const u16 = () => { need(2); const v = buf.readUInt16LE(pos); pos += 2; return v; };
+  const u32 = () => { need(4); const v = buf.readUInt32LE(pos); pos += 4; return v; };
+  const i32 = () => { need(4); const v = buf.readInt32LE(pos); pos += 4; return v; };
+  const u64 = () => {
+    need(8);
+    const v = buf.readBigUInt64LE(pos);
+    pos += 8;
+    if (v > BigInt(buf.length)) throw new Error(`length ${v} at offset ${pos - 8} exceeds the data`);
+    return Number(v);
+  };
+  const bytes = (n: number) => { need(n); const b = buf.subarray(pos, pos + n); pos += n; return b; };
+  const line = () => {
+    const end = buf.indexOf(0x0a, pos);
+    if (end < 0) throw new Error(`truncated pickle: unterminated line at offset ${pos}`);
+    const s = buf.toString('latin1', pos, end);
+    pos = end + 1;
+    return s;
+  };
+  const pop = (): PyValue => {
+    const v = stack.pop();
+    if (v === undefined || v === MARK) throw new Error(`malformed pickle: stack underflow at offset ${pos - 1}`);
+    return v;
+  };
+  const top = (): PyValue => {
+    const v = stack[stack.length - 1];
+    if (v === undefined || v === MARK) throw new Error(`malformed pickle: empty stack at offset ${pos - 1}`);
+    return v;
+  };
+  const popMark = (): PyValue[] => {
+    const k = stack.lastIndexOf(MARK);
+    if (k < 0) throw new Error(`malformed pickle: no MARK at offset ${pos - 1}`);
+    const items = stack.splice(k) as PyValue[];
+    items.shift();
+    return items;
+  };
+  const call = (fn: PyValue, args: PyValue, op: string): PyValue => {
+    if (typeof fn !== 'function') throw new Error(`${op} on a value that is not a whitelisted callable`);
+    if (!Array.isArray(args)) throw new Error(`${op} arguments are not a tuple`);
+    return (fn as PyCallable)(args);
+  };
+  const memoGet = (k: number) => {
+    if (!memo.has(k)) throw new Error(`malformed pickle: memo key ${k} is not defined`);
+    return memo.get(k) as PyValue;
+  };
+
+  for (;;) {
+    const op = u8();
+    switch (op) {
+      case 0x80: u8(); break; // PROTO
+      case 0x95: u64(); break; // FRAME: a length hint only
+      case 0x2e: return { value: pop(), end: pos }; // STOP
+      case 0x28: stack.push(MARK); break;
+      case 0x30: pop(); break; // POP
+      case 0x31: popMark(); break; // POP_MARK
+      case 0x32: stack.push(top()); break; // DUP
+      case 0x4e: stack.push(null); break;
+      case 0x88: stack.push(true); break;
+      case 0x89: stack.push(false); break;
+      case 0x4a: stack.push(i32()); break; // BININT
+      case 0x4b: stack.push(u8()); break; // BININT1
+      case 0x4d: stack.push(u16()); break; // BININT2
+      case 0x8a: stack.push(decodeLong(bytes(u8()))); break; // LONG1
+      case 0x8b: { const n = i32(); if (n < 0) throw new Error('negative LONG4 length'); stack.push(decodeLong(bytes(n))); break; }
+      case 0x49: { // INT (text); '00'/'01' are False/True in protocol 0
+        const s = line();
+        stack.push(s === '00' ? false : s === '01' ? true : Number.parseInt(s, 10));
+        break;
+      }
+      case 0x4c: { const s = line().replace(/L$/, ''); const v = BigInt(s); stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v); break; }
+      case 0x46: stack.push(Number.parseFloat(line())); break; // FLOAT
+      case 0x47: { need(8); stack.push(buf.readDoubleBE(pos)); pos += 8; break; } // BINFLOAT
+      case 0x58: stack.push(bytes(u32()).toString('utf8')); break; // BINUNICODE
+      case 0x8c: stack.push(bytes(u8()).toString('utf8')); break; // SHORT_BINUNICODE
+      case 0x8d: stack.push(bytes(u64()).toString('utf8')); break; // BINUNICODE8
+      case 0x56: stack.push(line()); break; // UNICODE (raw-unicode-escape; ASCII in practice)
+      case 0x54: { const n = i32(); if (n < 0) throw new Error('negative BINSTRING length'); stack.push(bytes(n).toString('latin1')); break; }
+      case 0x55: stack.push(bytes(u8()).toString('latin1')); break; // SHORT_BINSTRING
+      case 0x53: stack.push(line().replace(/^(['"])(.*)\1$/, '$2')); break; // STRING
+      case 0x42: stack.push(Buffer.from(bytes(u32()))); break; // BINBYTES
+      case 0x43: stack.push(Buffer.from(bytes(u8()))); break; // SHORT_BINBYTES
+      case 0x8e: case 0x96: stack.push(Buffer.from(bytes(u64()))); break; // BINBYTES8, BYTEARRAY8
+      case 0x29: stack.push(tuple([])); break;
+      case 0x74: stack.push(tuple(popMark())); break;
+      case 0x85: stack.push(tuple([pop()])); break;
+      case 0x86: { const b = pop(); const a = pop(); stack.push(tuple([a, b])); break; }
+      case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(tuple([a, b, c])); break; }
+      case 0x5d: stack.push([]); break;
+      case 0x6c: stack.push(popMark()); break; // LIST
+      case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) throw new Error('APPEND on a non-list'); l.push(v); break; }
+      case 0x65: { const items = popMark(); const l = top(); if (!Array.isArray(l)) throw new Error('APPENDS on a non-list'); l.push(...items); break; }
+      case 0x7d: stack.push({}); break; // EMPTY_DICT
+      case 0x64: { // DICT
+        const items = popMark();
+        const entries: [PyValue, PyValue][] = [];
+        for (let i = 0; i + 1 < items.length; i += 2) entries.push([items[i], items[i + 1]]);
+        stack.push(dictToJs(entries));
+        break;
+      }
+      case 0x73: { const v = pop(); const k = pop(); setItem(top(), k, v); break; } // SETITEM
+      case 0x75: { // SETITEMS
+        const items = popMark();
+        const d = top();
+        for (let i = 0; i + 1 < items.length; i += 2) setItem(d, items[i], items[i + 1]);
+        break;
+      }
+      case 0x8f: stack.push(new Set()); break; // EMPTY_SET
+      case 0x90: { const items = popMark(); const s = top(); if (!(s instanceof Set)) throw new Error('ADDITEMS on a non-set'); items.forEach((i) => s.add(i)); break; }
+      case 0x91: stack.push(new Set(popMark())); break; // FROZENSET
+      case 0x67: stack.push(memoGet(Number.parseInt(line(), 10))); break; // GET
+      case 0x68: stack.push(memoGet(u8())); break; // BINGET
+      case 0x6a: stack.push(memoGet(u32())); break; // LONG_BINGET
+      case 0x70: memo.set(Number.parseInt(line(), 10), top()); break; // PUT
+      case 0x71: memo.set(u8(), top()); break; // BINPUT
+      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
+      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
+      case 0x63: { const module = line(); const name = line(); stack.push(opts.findClass(module, name) as PyValue); break; } // GLOBAL
+      case 0x93: { // STACK_GLOBAL
+        const name = pop();
+        const module = pop();
+        if (typeof module !== 'string' || typeof name !== 'string') throw new Error('STACK_GLOBAL with non-string names');
+        stack.push(opts.findClass(module, name) as PyValue);
+        break;
+      }
+      case 0x52: { const args = pop(); const fn = pop(); stack.push(call(fn, args, 'REDUCE')); break; }
+      case 0x81: { const args = pop(); const cls = pop(); stack.push(call(cls, args, 'NEWOBJ')); break; }
+      case 0x62: { // BUILD: only dict state on containers (OrderedDict._metadata); never calls __setstate__
+        const state = pop();
+        const obj = top();
+        if (obj && typeof obj === 'object' && state !== null) pythonState.set(obj, state);
+        break;
+      }
+      case 0x51: { // BINPERSID
+        const pid = pop();
+        if (!opts.persistentLoad) throw new Error('persistent id in a pickle that allows none');
+        stack.push(opts.persistentLoad(pid));
+        break;
+      }
+      case 0x50: { // PERSID
+        const pid = line();
+        if (!opts.persistentLoad) throw new Error('persistent id in a pickle that allows none');
+        stack.push(opts.persistentLoad(pid));
+        break;
+      }
+      case 0x69: case 0x6f: case 0x92: case 0x82: case 0x83: case 0x84:
+        throw new Error(`pickle opcode 0x${op.toString(16)} (INST/OBJ/NEWOBJ_EX/EXT) would construct arbitrary objects; refused`);
+      default:
+        throw new Error(`unknown or unsupported pickle opcode 0x${op.toString(16)} at offset ${pos - 1}`);
+    }
+  }
+}
+
+// ---- writing (protocol 2, the subset torch.save emits) ----------------------------------------
+
+export class PyGlobal {
+  constructor(readonly module: string, readonly name: string) {}
+}
+
+/** A REDUCE of a global with arguments, optionally followed by BUILD(state). */
+export class PyReduce {
+  constructor(readonly fn: PyGlobal, readonly args: PyValue[], readonly state?: PyValue) {}
+}
+
+/** A persistent id (BINPERSID) — torch's storage references. */
+export class PyPersistent {
+  constructor(readonly id: PyValue[]) {}
+}
+
+/** Marks a JS array to be written as a Python tuple. */
+export class PyTuple {
+  constructor(readonly items: PyValue[]) {}
+}
+
+export function pickle(value: PyValue): Buffer {
+  const out: Buffer[] = [];
+  const push = (...b: number[]) => out.push(Buffer.from(b));
+  const memo = new Map<object, number>();
+  const globals = new Map<string, number>();
+  const put = (obj: object) => {
+    const id = memo.size + globals.size;
+    memo.set(obj, id);
+    if (id < 256) push(0x71, id);
+    else { const b = Buffer.alloc(5); b[0] = 0x72; b.writeUInt32LE(id, 1); out.push(b); }
+  };
+  const get = (id: number) => {
+    if (id < 256) push(0x68, id);
+    else { const b = Buffer.alloc(5); b[0] = 0x6a; b.writeUInt32LE(id, 1); out.push(b); }
+  };
+  const str = (s: string) => {
+    const b = Buffer.from(s, 'utf8');
+    const h = Buffer.alloc(5);
+    h[0] = 0x58;
+    h.writeUInt32LE(b.length, 1);
+    out.push(h, b);
+  };
+  const int = (v: number | bigint) => {
+    if (typeof v === 'number' && v >= 0 && v < 256) push(0x4b, v);
+    else if (typeof v === 'number' && v >= 0 && v < 65536) { const b = Buffer.alloc(3); b[0] = 0x4d; b.writeUInt16LE(v, 1); out.push(b); }
+    else if (typeof v === 'number' && v >= -(2 ** 31) && v < 2 ** 31) { const b = Buffer.alloc(5); b[0] = 0x4a; b.writeInt32LE(v, 1); out.push(b); }
+    else {
+      let n = BigInt(v);
+      const bytes: number[] = [];
+      while (true) {
+        bytes.push(Number(n & 0xffn));
+        n >>= 8n;
+        if ((n === 0n && !(bytes[bytes.length - 1] & 0x80)) || (n === -1n && bytes[bytes.length - 1] & 0x80)) break;
+      }
+      push(0x8a, bytes.length, ...bytes);
+    }
+  };
+  const global = (g: PyGlobal) => {
+    const key = `${g.module}\n${g.name}`;
+    const seen = globals.get(key);
+    if (seen !== undefined) { get(seen); return; }
+    out.push(Buffer.from([0x63]), Buffer.from(`${g.module}\n${g.name}\n`, 'latin1'));
+    const id = memo.size + globals.size;
+    globals.set(key, id);
+    if (id < 256) push(0x71, id);
+    else { const b = Buffer.alloc(5); b[0] = 0x72; b.writeUInt32LE(id, 1); out.push(b); }
+  };
+  const tupleOf = (items: PyValue[]) => {
+    if (items.length === 0) { push(0x29); return; }
+    if (items.length <= 3) { items.forEach(save); push([0x85, 0x86, 0x87][items.length - 1]); return; }
+    push(0x28);
+    items.forEach(save);
+    push(0x74);
+  };
+  const setItems = (entries: [PyValue, PyValue][]) => {
+    for (let i = 0; i < entries.length; i += 1000) {
+      const batch = entries.slice(i, i + 1000);
+      push(0x28);
+      for (const [k, v] of batch) { save(k); save(v); }
+      push(0x75);
+    }
+  };
+  function save(v: PyValue): void {
+    if (v === null || v === undefined) push(0x4e);
+    else if (v === true) push(0x88);
+    else if (v === false) push(0x89);
+    else if (typeof v === 'bigint') int(v);
+    else if (typeof v === 'number') {
+      if (Number.isInteger(v) && Number.isSafeInteger(v) && !Object.is(v, -0)) int(v);
+      else { const b = Buffer.alloc(9); b[0] = 0x47; b.writeDoubleBE(v, 1); out.push(b); }
+    } else if (typeof v === 'string') str(v);
+    else if (memo.has(v)) get(memo.get(v)!);
+    else if (v instanceof PyGlobal) global(v);
+    else if (v instanceof PyTuple) tupleOf(v.items);
+    else if (v instanceof PyPersistent) { tupleOf(v.id); push(0x51); }
+    else if (v instanceof PyReduce) {
+      global(v.fn);
+      tupleOf(v.args);
+      push(0x52);
+      put(v);
+      if (v.state !== undefined) { save(v.state); push(0x62); }
+    } else if (Buffer.isBuffer(v)) {
+      // bytes as protocol 2 writes them: _codecs.encode(latin1 str, 'latin1')
+      global(new PyGlobal('_codecs', 'encode'));
+      tupleOf([v.toString('latin1'), 'latin1']);
+      push(0x52);
+    } else if (Array.isArray(v)) {
+      push(0x5d);
+      put(v);
+      if (v.length) { push(0x28); v.forEach(save); push(0x65); }
+    } else if (v instanceof Map) {
+      // A Map is an OrderedDict, like a state_dict.
+      global(new PyGlobal('collections', 'OrderedDict'));
+      push(0x29, 0x52);
+      put(v);
+      setItems([...v.entries()]);
+      const state = pythonState.get(v);
+      if (state !== undefined) { save(state); push(0x62); }
+    } else if (typeof v === 'object') {
+      push(0x7d);
+      put(v);
+      // JS object keys are strings; canonical integer strings were Python ints (optimizer state).
+      setItems(Object.entries(v).map(([k, x]) => [/^(0|[1-9]\d{0,14})$/.test(k) ? Number(k) : k, x]));
+    } else {
+      throw new TorchError(`io.save: cannot pickle a value of type ${typeof v}`, 'INVALID_ARGUMENT');
+    }
+  }
+  push(0x80, 2);
+  save(value);
+  push(0x2e);
+  return Buffer.concat(out);
+}
