@@ -123,6 +123,50 @@ def cmd_seed_loop(spec):
     return {"losses": losses, "outputs": outputs, "lrs": lrs}
 
 
+def cmd_alexnet_checkpoint(spec):
+    """A seeded torchvision AlexNet saved in both formats, with an input and its eval output."""
+    import torchvision
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(spec["seed"])
+    model = torchvision.models.alexnet().eval()
+    torch.save(model.state_dict(), spec["zip"])
+    torch.save(model.state_dict(), spec["legacy"], _use_new_zipfile_serialization=False)
+    x = torch.rand(2, 3, 224, 224)
+    torch.save(x, spec["input"])
+    with torch.no_grad():
+        out = model(x)
+    return {"output": out.flatten().tolist()}
+
+
+def cmd_check_saved(spec):
+    """Loads a file torchbridge saved and compares it with the original, tensor by tensor, bitwise."""
+    import torchvision
+    ours = torch.load(spec["ours"])
+    ref = torch.load(spec["reference"])
+    result = torchvision.models.alexnet().load_state_dict(ours, strict=True) if spec.get("alexnet", True) else None
+    return {"type": type(ours).__name__, "keys": list(ours.keys()) == list(ref.keys()),
+            "bitwise": all(torch.equal(ours[k], ref[k]) and ours[k].dtype == ref[k].dtype for k in ref),
+            "strict": str(result)}
+
+
+def cmd_continue_adam(spec):
+    """Loads a model + Adam checkpoint saved by torchbridge into torch.optim.Adam and takes more steps."""
+    torch.set_num_threads(spec["threads"])
+    model, x, y = mlp(spec)
+    ck = torch.load(spec["checkpoint"])
+    model.load_state_dict(ck["model"])
+    opt = make_optimizer(spec, model.parameters())
+    opt.load_state_dict(ck["optimizer"])
+    crit = nn.CrossEntropyLoss()
+    for _ in range(spec["more"]):
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+    return {"weights": {k: v.flatten().tolist() for k, v in model.state_dict().items()},
+            "step": opt.state_dict()["state"][0]["step"].item()}
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], json.loads(sys.argv[2])
     print(json.dumps(globals()["cmd_" + command](args)))
