@@ -12,7 +12,8 @@
         "native/optim/adam.cc",
         "native/optim/sgd.cc",
         "native/optim/lr_scheduler.cc",
-        "native/io/serialization.cc"
+        "native/io/serialization.cc",
+        "native/data/dataloader.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -14,6 +14,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterSgd(env, exports);
   RegisterLrScheduler(env, exports);
   RegisterSerialization(env, exports);
+  RegisterDataLoader(env, exports);
   return exports;
 }
 

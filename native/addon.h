@@ -20,5 +20,6 @@ void RegisterAdam(Napi::Env env, Napi::Object exports);
 void RegisterSgd(Napi::Env env, Napi::Object exports);
 void RegisterLrScheduler(Napi::Env env, Napi::Object exports);
 void RegisterSerialization(Napi::Env env, Napi::Object exports);
+void RegisterDataLoader(Napi::Env env, Napi::Object exports);
 
 }  // namespace tb

@@ -9,3 +9,4 @@ export * as nn from './nn';
 export * as optim from './optim';
 export * as models from './models';
 export * as io from './io';
+export * as data from './data';

@@ -71,6 +71,8 @@ export interface NativeAddon {
   getRngState(): H;
   setRngState(state: H): void;
   asStrided(storage: H, size: number[], stride: number[], offset: number): H;
+  // data/dataloader.cc
+  imagesToBatch(images: Uint8Array[], height: number, width: number, flips: boolean[], mean: number[] | null, std: number[] | null, batched: boolean): Promise<H>;
   cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
 }
 

@@ -167,6 +167,21 @@ def cmd_continue_adam(spec):
             "step": opt.state_dict()["state"][0]["step"].item()}
 
 
+def cmd_image_folder(spec):
+    """torchvision's ImageFolder + Resize(size) on a folder: classes, samples, and each image's
+    resized RGB pixels (uint8, HWC) appended to a raw file for the pixel comparison."""
+    import torchvision
+    from torchvision import transforms
+    ds = torchvision.datasets.ImageFolder(spec["root"], transform=transforms.Resize(spec["size"]))
+    sizes = []
+    with open(spec["pixels"], "wb") as f:
+        for i in range(len(ds)):
+            img, _ = ds[i]
+            sizes.append([img.height, img.width])
+            f.write(img.tobytes())
+    return {"classes": ds.classes, "class_to_idx": ds.class_to_idx, "samples": [[p, t] for p, t in ds.samples], "sizes": sizes}
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], json.loads(sys.argv[2])
     print(json.dumps(globals()["cmd_" + command](args)))

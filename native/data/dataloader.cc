@@ -1,0 +1,81 @@
+// The native side of src/data/dataloader.ts: decoded RGB pixels (uint8, HWC, from sharp) into one
+// float32 [B, 3, H, W] batch in a single pass off the JS thread, with ToTensor's /255, an optional
+// horizontal flip, and Normalize's (x - mean) / std fused in, in torchvision's arithmetic order.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include "../addon.h"
+#include "../tensor.h"
+#include "../worker.h"
+
+namespace tb {
+namespace {
+
+struct Pixels {
+  std::vector<Napi::Reference<Napi::Value>> refs;
+  std::vector<const uint8_t*> data;
+};
+
+// imagesToBatch(images: Uint8Array[], height, width, flips: boolean[], mean: number[] | null,
+//               std: number[] | null, batched: boolean)
+Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "imagesToBatch: expected an array of Uint8Arrays");
+  int64_t height = ArgInt(info, 1), width = ArgInt(info, 2);
+  if (!info[3].IsArray()) throw Napi::TypeError::New(env, "imagesToBatch: expected an array of flips");
+  Napi::Array images = info[0].As<Napi::Array>();
+  Napi::Array flipArr = info[3].As<Napi::Array>();
+  bool normalize = info[4].IsArray();
+  std::vector<double> mean = normalize ? ArgDoubleList(info, 4) : std::vector<double>{};
+  std::vector<double> stdev = normalize ? ArgDoubleList(info, 5) : std::vector<double>{};
+  bool batched = ArgBool(info, 6);
+  if (normalize && (mean.size() != 3 || stdev.size() != 3)) throw Napi::TypeError::New(env, "imagesToBatch: mean and std need 3 values");
+  auto pixels = std::make_shared<Pixels>();
+  std::vector<bool> flips;
+  size_t expected = static_cast<size_t>(height * width * 3);
+  for (uint32_t i = 0; i < images.Length(); i++) {
+    Napi::Value v = images.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        v.As<Napi::Uint8Array>().ByteLength() != expected) {
+      throw Napi::TypeError::New(env, "imagesToBatch: image " + std::to_string(i) + " is not a height*width*3 Uint8Array");
+    }
+    pixels->data.push_back(v.As<Napi::Uint8Array>().Data());
+    pixels->refs.push_back(Napi::Persistent(v));
+    flips.push_back(flipArr.Get(i).ToBoolean().Value());
+  }
+  int64_t batch = static_cast<int64_t>(pixels->data.size());
+  return RunAsyncTensor(env, false, [=]() {
+    at::Tensor out = batched ? at::empty({batch, 3, height, width}, at::kFloat) : at::empty({3, height, width}, at::kFloat);
+    float* dst = out.data_ptr<float>();
+    const int64_t plane = height * width;
+    float m[3] = {0, 0, 0}, s[3] = {1, 1, 1};
+    for (int c = 0; c < 3 && normalize; c++) {
+      m[c] = static_cast<float>(mean[c]);
+      s[c] = static_cast<float>(stdev[c]);
+    }
+    at::parallel_for(0, batch * height, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; row++) {
+        int64_t b = row / height, y = row % height;
+        const uint8_t* src = pixels->data[b] + y * width * 3;
+        float* base = dst + b * 3 * plane + y * width;
+        bool flip = flips[b];
+        for (int64_t x = 0; x < width; x++) {
+          const uint8_t* p = src + (flip ? width - 1 - x : x) * 3;
+          for (int c = 0; c < 3; c++) {
+            float v = static_cast<float>(p[c]) / 255.0f;  // ToTensor: img.float().div(255)
+            if (normalize) v = (v - m[c]) / s[c];        // Normalize: sub_(mean).div_(std)
+            base[c * plane + x] = v;
+          }
+        }
+      }
+    });
+    return out;
+  });
+}
+
+}  // namespace
+
+void RegisterDataLoader(Napi::Env env, Napi::Object exports) {
+  exports.Set("imagesToBatch", Napi::Function::New(env, ImagesToBatch));
+}
+
+}  // namespace tb

@@ -1,0 +1,166 @@
+// torch.utils.data.DataLoader for ImageFolder: seeded shuffling, parallel decoding off the JS
+// thread, prefetching while the training step runs, and an optional cache of decoded images.
+import * as os from 'os';
+import { TorchError } from '../errors';
+import { tensor, Tensor } from '../tensor';
+import { bool, int, invalid, options } from '../validate';
+import { ImageFolder, PreparedImage } from './image_folder';
+import { RawImage, Rng } from './transforms';
+
+export interface DataLoaderOptions {
+  batchSize?: number;
+  shuffle?: boolean;
+  /** Seeds shuffling and random transforms: the same seed gives the same batches, whatever the concurrency. */
+  seed?: number;
+  dropLast?: boolean;
+  /** Images decoded at once (default: the cores). */
+  concurrency?: number;
+  /** Batches prepared ahead of the one being consumed (default 2). */
+  prefetch?: number;
+  /** Keep decoded images across epochs (for random pipelines, up to the first random transform). */
+  cache?: boolean;
+  /** Skip unreadable images with a warning listing them, instead of failing. */
+  skipBadImages?: boolean;
+}
+
+export interface Batch {
+  input: Tensor;
+  target: Tensor;
+  paths: string[];
+  indices: number[];
+}
+
+class Semaphore {
+  #free: number;
+  #waiting: (() => void)[] = [];
+
+  constructor(n: number) { this.#free = n; }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((r) => this.#waiting.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next(); else this.#free++;
+    }
+  }
+}
+
+/** A permutation of 0..n-1 from (seed, epoch): Fisher-Yates on the per-epoch generator. */
+function permutation(n: number, seed: number, epoch: number): number[] {
+  const rng = new Rng(seed, epoch, 0x5eed);
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.randint(0, i + 1);
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}
+
+export class DataLoader implements AsyncIterable<Batch> {
+  readonly dataset: ImageFolder;
+  readonly batchSize: number;
+  readonly shuffle: boolean;
+  readonly seed: number;
+  readonly dropLast: boolean;
+  readonly concurrency: number;
+  readonly prefetch: number;
+  readonly skipBadImages: boolean;
+  /** Files skipped in the last epoch (with skipBadImages). */
+  skippedFiles: { path: string; reason: string }[] = [];
+  #epoch = 0;
+  #cache: Map<number, RawImage> | undefined;
+
+  constructor(dataset: ImageFolder, opts: DataLoaderOptions = {}) {
+    const where = 'data.DataLoader';
+    if (!(dataset instanceof ImageFolder)) throw invalid(where, 'dataset', 'data.ImageFolder', dataset);
+    const o = options(where, opts);
+    this.dataset = dataset;
+    this.batchSize = int(where, 'batchSize', o.batchSize ?? 1, 1);
+    this.shuffle = bool(where, 'shuffle', o.shuffle ?? false);
+    this.seed = int(where, 'seed', o.seed ?? 0, 0);
+    this.dropLast = bool(where, 'dropLast', o.dropLast ?? false);
+    const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    this.concurrency = int(where, 'concurrency', o.concurrency ?? cores, 1);
+    this.prefetch = int(where, 'prefetch', o.prefetch ?? 2, 0);
+    this.skipBadImages = bool(where, 'skipBadImages', o.skipBadImages ?? false);
+    if (bool(where, 'cache', o.cache ?? false)) this.#cache = new Map();
+  }
+
+  /** Batches per epoch. */
+  get length(): number {
+    const n = this.dataset.length;
+    return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+  }
+
+  /** Sets the epoch the next iteration uses (shuffle order and random transforms derive from it). */
+  setEpoch(epoch: number): void {
+    this.#epoch = int('data.DataLoader.setEpoch', 'epoch', epoch, 0);
+  }
+
+  private async loadBatch(indices: number[], epoch: number, gate: Semaphore): Promise<Batch | null> {
+    const results = await Promise.all(indices.map((i) => gate.run(async () => {
+      try {
+        return await this.dataset.prepare(i, new Rng(this.seed, epoch, i), this.#cache);
+      } catch (err) {
+        if (!this.skipBadImages) throw err;
+        this.skippedFiles.push({ path: this.dataset.samples[i][0], reason: (err as Error).message });
+        return null;
+      }
+    })));
+    const kept = indices.map((i, k) => [i, results[k]] as const).filter((x): x is readonly [number, PreparedImage] => x[1] !== null);
+    if (kept.length === 0) return null;
+    const first = kept[0][1];
+    const odd = kept.find(([, im]) => im.width !== first.width || im.height !== first.height);
+    if (odd) {
+      const [i, im] = odd;
+      throw new TorchError(
+        `data.DataLoader: images in one batch have different sizes (${first.width}x${first.height} from ${this.dataset.samples[kept[0][0]][0]} ` +
+        `and ${im.width}x${im.height} from ${this.dataset.samples[i][0]}); batchSize > 1 needs equal sizes: add transforms.centerCrop(224) ` +
+        'after the resize (or use resize([h, w]))',
+        'VALUE_ERROR',
+      );
+    }
+    const input = await this.dataset.toTensor(kept.map(([, im]) => im), true);
+    const target = tensor(BigInt64Array.from(kept.map(([i]) => BigInt(this.dataset.samples[i][1]))));
+    return { input, target, paths: kept.map(([i]) => this.dataset.samples[i][0]), indices: kept.map(([i]) => i) };
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
+    const epoch = this.#epoch++;
+    const n = this.dataset.length;
+    const order = this.shuffle ? permutation(n, this.seed, epoch) : Array.from({ length: n }, (_, i) => i);
+    const batches: number[][] = [];
+    for (let s = 0; s < n; s += this.batchSize) {
+      const b = order.slice(s, s + this.batchSize);
+      if (b.length === this.batchSize || !this.dropLast) batches.push(b);
+    }
+    this.skippedFiles = [];
+    const gate = new Semaphore(this.concurrency);
+    const pending: Promise<Batch | null>[] = [];
+    const start = (k: number) => {
+      const p = this.loadBatch(batches[k], epoch, gate);
+      p.catch(() => undefined); // observed when awaited; avoids unhandled rejections meanwhile
+      pending.push(p);
+    };
+    let next = 0;
+    try {
+      for (let k = 0; k < batches.length; k++) {
+        while (next < batches.length && next <= k + this.prefetch) start(next++);
+        const batch = await pending.shift()!;
+        if (batch) yield batch;
+      }
+    } finally {
+      // Early exit: free what was prefetched.
+      for (const p of pending) {
+        const b = await p.catch(() => null);
+        if (b) { b.input.dispose(); b.target.dispose(); }
+      }
+      if (this.skippedFiles.length) {
+        process.emitWarning(`data.DataLoader skipped ${this.skippedFiles.length} unreadable image(s): ${this.skippedFiles.map((s) => `${s.path} (${s.reason})`).join('; ')}`, 'TorchWarning');
+      }
+    }
+  }
+}

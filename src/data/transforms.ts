@@ -1,0 +1,336 @@
+// torchvision.transforms for ImageFolder images, on sharp (libvips). Geometric transforms build a
+// plan that runs in as few libvips passes as possible; ToTensor and Normalize are fused into the
+// native copy into the batch tensor.
+import sharp = require('sharp');
+import { TorchError } from '../errors';
+import { finite, int, intTuple, invalid } from '../validate';
+
+sharp.concurrency(1); // parallelism comes from decoding several images at once
+sharp.cache(false);
+
+/** Per-sample random numbers (seeded from the loader's seed, epoch and sample index). */
+export class Rng {
+  #state: number;
+
+  constructor(...seeds: number[]) {
+    let h = 0x9e3779b9;
+    for (const s of seeds) {
+      h = Math.imul(h ^ (s >>> 0), 0x85ebca6b) ^ Math.imul((s / 2 ** 32) >>> 0, 0xc2b2ae35);
+      h = Math.imul(h ^ (h >>> 13), 0x27d4eb2f) >>> 0;
+    }
+    this.#state = h >>> 0;
+  }
+
+  /** Uniform in [0, 1) (mulberry32). */
+  next(): number {
+    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  uniform(a: number, b: number): number {
+    return a + (b - a) * this.next();
+  }
+
+  /** An integer in [low, high). */
+  randint(low: number, high: number): number {
+    return low + Math.floor(this.next() * (high - low));
+  }
+}
+
+type PlanOp =
+  | { kind: 'extract'; left: number; top: number; width: number; height: number }
+  | { kind: 'resize'; width: number; height: number }
+  | { kind: 'pad'; left: number; top: number; right: number; bottom: number };
+
+/** An image as the transforms see it: its current size and the plan that produces it. */
+export class ImagePlan {
+  readonly ops: PlanOp[] = [];
+  /** A horizontal flip, applied last (in the copy into the tensor): flips commute with the rest. */
+  flipped = false;
+
+  constructor(public width: number, public height: number) {}
+
+  extract(left: number, top: number, width: number, height: number): void {
+    const l = this.flipped ? this.width - left - width : left;
+    this.ops.push({ kind: 'extract', left: l, top, width, height });
+    this.width = width;
+    this.height = height;
+  }
+
+  resize(width: number, height: number): void {
+    if (width === this.width && height === this.height) return; // torchvision returns the image untouched
+    this.ops.push({ kind: 'resize', width, height });
+    this.width = width;
+    this.height = height;
+  }
+
+  pad(left: number, top: number, right: number, bottom: number): void {
+    const [l, r] = this.flipped ? [right, left] : [left, right];
+    this.ops.push({ kind: 'pad', left: l, top, right: r, bottom });
+    this.width += left + right;
+    this.height += top + bottom;
+  }
+}
+
+export interface Transform {
+  readonly name: string;
+  /** Whether it draws random numbers (random transforms are never cached). */
+  readonly random: boolean;
+  apply(img: ImagePlan, rng: Rng): void;
+}
+
+export interface TensorStep {
+  readonly name: 'toTensor' | 'normalize';
+  readonly mean?: number[];
+  readonly std?: number[];
+}
+
+export type Step = Transform | TensorStep;
+
+function isTransform(s: Step): s is Transform {
+  return typeof (s as Transform).apply === 'function';
+}
+
+function sizePair(where: string, size: unknown): [number, number] {
+  return intTuple(where, 'size', size, 2, 1) as [number, number];
+}
+
+/** Resize(size): an int resizes the shorter side to `size` (the longer to int(size*long/short)); [h, w] is exact. Antialiased bilinear, like PIL. */
+export function resize(size: number | [number, number]): Transform {
+  const where = 'transforms.resize';
+  const exact = Array.isArray(size) ? sizePair(where, size) : null;
+  if (!exact) int(where, 'size', size, 1);
+  return {
+    name: `resize(${JSON.stringify(size)})`,
+    random: false,
+    apply(img) {
+      if (exact) { img.resize(exact[1], exact[0]); return; }
+      const s = size as number;
+      const { width: w, height: h } = img;
+      const [short, long] = w <= h ? [w, h] : [h, w];
+      const newLong = Math.trunc((s * long) / short);
+      if (w <= h) img.resize(s, newLong); else img.resize(newLong, s);
+    },
+  };
+}
+
+// Python's round(): halves go to the even neighbour.
+function pyRound(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** CenterCrop(size): pads with zeros first when the image is smaller, as torchvision does. */
+export function centerCrop(size: number | [number, number]): Transform {
+  const [ch, cw] = sizePair('transforms.centerCrop', size);
+  return {
+    name: `centerCrop(${JSON.stringify(size)})`,
+    random: false,
+    apply(img) {
+      if (cw > img.width || ch > img.height) {
+        const padW = Math.max(cw - img.width, 0);
+        const padH = Math.max(ch - img.height, 0);
+        img.pad(padW >> 1, padH >> 1, (padW + 1) >> 1, (padH + 1) >> 1);
+      }
+      const top = pyRound((img.height - ch) / 2);
+      const left = pyRound((img.width - cw) / 2);
+      if (cw !== img.width || ch !== img.height) img.extract(left, top, cw, ch);
+    },
+  };
+}
+
+export interface RandomResizedCropOptions {
+  scale?: [number, number];
+  ratio?: [number, number];
+}
+
+/** RandomResizedCrop(size, scale, ratio): torchvision's get_params (10 tries, then a central crop). */
+export function randomResizedCrop(size: number | [number, number], opts: RandomResizedCropOptions = {}): Transform {
+  const where = 'transforms.randomResizedCrop';
+  const [oh, ow] = sizePair(where, size);
+  const scale = opts.scale ?? [0.08, 1.0];
+  const ratio = opts.ratio ?? [3 / 4, 4 / 3];
+  for (const [name, v] of [['scale', scale], ['ratio', ratio]] as const) {
+    if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && x > 0 && Number.isFinite(x)) || v[0] > v[1]) {
+      throw invalid(where, name, '[min, max] of positive numbers with min <= max', v);
+    }
+  }
+  const logRatio = [Math.log(ratio[0]), Math.log(ratio[1])];
+  return {
+    name: `randomResizedCrop(${JSON.stringify(size)})`,
+    random: true,
+    apply(img, rng) {
+      const { width, height } = img;
+      const area = width * height;
+      let crop: [number, number, number, number] | null = null;
+      for (let attempt = 0; attempt < 10 && !crop; attempt++) {
+        const targetArea = area * rng.uniform(scale[0], scale[1]);
+        const aspect = Math.exp(rng.uniform(logRatio[0], logRatio[1]));
+        const w = pyRound(Math.sqrt(targetArea * aspect));
+        const h = pyRound(Math.sqrt(targetArea / aspect));
+        if (w > 0 && w <= width && h > 0 && h <= height) {
+          crop = [rng.randint(0, width - w + 1), rng.randint(0, height - h + 1), w, h];
+        }
+      }
+      if (!crop) {
+        const inRatio = width / height;
+        let w = width;
+        let h = height;
+        if (inRatio < Math.min(...ratio)) h = pyRound(w / Math.min(...ratio));
+        else if (inRatio > Math.max(...ratio)) w = pyRound(h * Math.max(...ratio));
+        crop = [(width - w) >> 1, (height - h) >> 1, w, h];
+      }
+      img.extract(...crop);
+      img.resize(ow, oh);
+    },
+  };
+}
+
+export function randomHorizontalFlip(p = 0.5): Transform {
+  finite('transforms.randomHorizontalFlip', 'p', p, 0, 1);
+  return {
+    name: `randomHorizontalFlip(${p})`,
+    random: true,
+    apply(img, rng) {
+      if (rng.next() < p) img.flipped = !img.flipped;
+    },
+  };
+}
+
+/** ToTensor(): uint8 HWC in [0, 255] to float32 CHW in [0, 1]. */
+export function toTensor(): TensorStep {
+  return { name: 'toTensor' };
+}
+
+/** Normalize(mean, std) per channel, after toTensor. */
+export function normalize(mean: number[], std: number[]): TensorStep {
+  const where = 'transforms.normalize';
+  if (!Array.isArray(mean) || mean.length !== 3 || !mean.every((m) => typeof m === 'number' && Number.isFinite(m))) throw invalid(where, 'mean', 'array of 3 numbers', mean);
+  if (!Array.isArray(std) || std.length !== 3 || !std.every((s) => typeof s === 'number' && s > 0 && Number.isFinite(s))) throw invalid(where, 'std', 'array of 3 positive numbers', std);
+  return { name: 'normalize', mean: [...mean], std: [...std] };
+}
+
+/** A composed pipeline: geometric transforms, then toTensor, then an optional normalize. */
+export class Compose {
+  readonly transforms: Transform[];
+  readonly normalization: { mean: number[]; std: number[] } | null;
+  /** The deterministic transforms before the first random one: their output can be cached. */
+  readonly cacheable: number;
+
+  constructor(steps: Step[]) {
+    const where = 'transforms.compose';
+    if (!Array.isArray(steps)) throw invalid(where, 'transforms', 'array of transforms', steps);
+    const geometric: Transform[] = [];
+    let tensorAt = -1;
+    let norm: { mean: number[]; std: number[] } | null = null;
+    steps.forEach((s, i) => {
+      if (!s || typeof s !== 'object' || typeof s.name !== 'string') throw invalid(where, `transforms[${i}]`, 'a transform from data.transforms', s);
+      if (isTransform(s)) {
+        if (tensorAt >= 0) throw new TorchError(`${where}: ${s.name} comes after toTensor(); image transforms must come first`, 'INVALID_ARGUMENT');
+        geometric.push(s);
+      } else if (s.name === 'toTensor') {
+        if (tensorAt >= 0) throw new TorchError(`${where}: toTensor() appears twice`, 'INVALID_ARGUMENT');
+        tensorAt = i;
+      } else {
+        if (tensorAt < 0) throw new TorchError(`${where}: normalize() needs a tensor: put it after toTensor()`, 'INVALID_ARGUMENT');
+        if (norm) throw new TorchError(`${where}: normalize() appears twice`, 'INVALID_ARGUMENT');
+        norm = { mean: s.mean!, std: s.std! };
+      }
+    });
+    this.transforms = geometric;
+    this.normalization = norm;
+    const firstRandom = geometric.findIndex((t) => t.random);
+    this.cacheable = firstRandom < 0 ? geometric.length : firstRandom;
+  }
+
+  get random(): boolean {
+    return this.cacheable < this.transforms.length;
+  }
+}
+
+export function compose(steps: Step[]): Compose {
+  return new Compose(steps);
+}
+
+// ---- running a plan with sharp ------------------------------------------------------------------
+
+export interface RawImage {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+export interface DecodeOptions {
+  /** Apply EXIF orientation (torchvision does not). */
+  exifRotate?: boolean;
+}
+
+type Segment = { pre?: PlanOp & { kind: 'extract' }; resize?: PlanOp & { kind: 'resize' }; post?: PlanOp & { kind: 'extract' }; pad?: PlanOp & { kind: 'pad' } };
+
+function segments(ops: PlanOp[]): Segment[] {
+  const out: Segment[] = [];
+  let cur: Segment = {};
+  const flush = () => { if (Object.keys(cur).length) out.push(cur); cur = {}; };
+  for (const op of ops) {
+    if (op.kind === 'extract') {
+      if (!cur.resize && !cur.post && !cur.pad) {
+        // Consecutive crops compose into one.
+        cur.pre = cur.pre ? { ...op, left: cur.pre.left + op.left, top: cur.pre.top + op.top } : op;
+      } else if (cur.resize && !cur.post && !cur.pad) cur.post = op;
+      else { flush(); cur.pre = op; }
+    } else if (op.kind === 'resize') {
+      if (cur.resize || cur.post || cur.pad) flush();
+      cur.resize = op;
+    } else {
+      if (cur.pad) flush();
+      cur.pad = op;
+    }
+  }
+  flush();
+  return out;
+}
+
+function toRgb(pipeline: sharp.Sharp): sharp.Sharp {
+  // PIL's convert('RGB'): alpha dropped (not composited), grey replicated, palette expanded.
+  return pipeline.removeAlpha().toColourspace('srgb');
+}
+
+async function run(pipeline: sharp.Sharp): Promise<RawImage> {
+  const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels instead of 3`);
+  return { data, width: info.width, height: info.height };
+}
+
+/** Reads an image's size (after EXIF rotation when asked). */
+export async function probe(file: string | Buffer, opts: DecodeOptions = {}): Promise<{ width: number; height: number; hasAlpha: boolean }> {
+  const meta = await sharp(file, { failOn: 'truncated' }).metadata();
+  if (!meta.width || !meta.height) throw new Error('the image has no size');
+  const rotated = opts.exifRotate && (meta.orientation ?? 1) >= 5;
+  return { width: rotated ? meta.height : meta.width, height: rotated ? meta.width : meta.height, hasAlpha: Boolean(meta.hasAlpha) };
+}
+
+/** Decodes `source` to RGB and runs `plan` on it. */
+export async function render(source: string | RawImage, plan: ImagePlan, opts: DecodeOptions & { hasAlpha?: boolean } = {}): Promise<RawImage> {
+  let input: string | RawImage = source;
+  const open = (src: string | RawImage) => (typeof src === 'string'
+    ? sharp(src, { failOn: 'truncated' })
+    : sharp(src.data, { raw: { width: src.width, height: src.height, channels: 3 } }));
+  const segs = segments(plan.ops);
+  if (typeof input === 'string' && (opts.hasAlpha || opts.exifRotate || segs.length === 0)) {
+    // Alpha must go before resampling (as PIL converts first); rotation first of all.
+    const first = open(input);
+    input = await run(toRgb(opts.exifRotate ? first.rotate() : first));
+  }
+  if (segs.length === 0 && typeof input !== 'string') return input;
+  for (const seg of segs) {
+    let p = open(input);
+    if (seg.pre) p = p.extract({ left: seg.pre.left, top: seg.pre.top, width: seg.pre.width, height: seg.pre.height });
+    if (seg.resize) p = p.resize(seg.resize.width, seg.resize.height, { fit: 'fill', kernel: 'linear' });
+    if (seg.post) p = p.extract({ left: seg.post.left, top: seg.post.top, width: seg.post.width, height: seg.post.height });
+    if (seg.pad) p = p.extend({ ...seg.pad, background: { r: 0, g: 0, b: 0 } });
+    input = await run(toRgb(p));
+  }
+  return input as RawImage;
+}

@@ -1,0 +1,58 @@
+'use strict';
+// Acceptance against torchvision on the real hymenoptera data (skipped when ../shared is absent):
+// counts, classes, sample order, output sizes of every image, and the pixel difference.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const path = require('path');
+const { data } = require('torchbridge');
+const { havePyTorch, reference, tmpDir } = require('./helpers/reference');
+
+const ROOT = path.join(__dirname, '..', '..', 'shared', 'data', 'hymenoptera_data');
+const skip = (!fs.existsSync(ROOT) && `${ROOT} is not present`) || (!havePyTorch() && 'Debian python3-torchvision not installed');
+
+for (const split of ['train', 'val']) {
+  test(`${split}: same samples, classes and image sizes as torchvision; small pixel difference`, { skip, timeout: 300000 }, async (t) => {
+    const dir = tmpDir('acceptance');
+    const pixels = path.join(dir, `${split}.raw`);
+    const ref = reference('image_folder', { root: path.join(ROOT, split), size: 224, pixels });
+    const tf = data.transforms;
+    const ds = await data.ImageFolder.create(path.join(ROOT, split), { transform: tf.compose([tf.resize(224), tf.toTensor()]) });
+    assert.equal(ds.length, split === 'train' ? 244 : 153);
+    assert.deepEqual(ds.classes, ref.classes);
+    assert.deepEqual(ds.classToIdx, ref.class_to_idx);
+    assert.deepEqual(ds.samples, ref.samples);
+    const theirs = fs.readFileSync(pixels);
+    let offset = 0;
+    let sum = 0;
+    let count = 0;
+    let worst = 0;
+    const loader = new data.DataLoader(ds, { batchSize: 1 });
+    let i = 0;
+    for await (const { input } of loader) {
+      const [c, h, w] = input.shape.slice(1);
+      assert.equal(c, 3);
+      assert.deepEqual([h, w], ref.sizes[i], ds.samples[i][0]);
+      const ours = input.toArray();
+      let imageSum = 0;
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          for (let ch = 0; ch < 3; ch++) {
+            imageSum += Math.abs(ours[ch * h * w + y * w + x] - theirs[offset + (y * w + x) * 3 + ch] / 255);
+          }
+        }
+      }
+      offset += h * w * 3;
+      sum += imageSum;
+      count += h * w * 3;
+      worst = Math.max(worst, imageSum / (h * w * 3));
+      input.dispose();
+      i++;
+    }
+    assert.equal(offset, theirs.length);
+    const mean = sum / count;
+    t.diagnostic(`${split}: ${i} images; mean |torchbridge - torchvision| = ${mean.toFixed(5)} on [0,1]; worst image ${worst.toFixed(5)}`);
+    assert.ok(mean < 0.02, `mean abs difference ${mean}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+}
