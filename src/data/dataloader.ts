@@ -128,7 +128,18 @@ export class DataLoader implements AsyncIterable<Batch> {
     return { input, target, paths: kept.map(([i]) => this.dataset.samples[i][0]), indices: kept.map(([i]) => i) };
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
+  /** The epoch the next iteration will use. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Batch> {
+    return this.iterate();
+  }
+
+  /** One epoch of batches; `startBatch` skips the first batches without loading them (resuming). */
+  async *iterate(opts: { startBatch?: number } = {}): AsyncGenerator<Batch> {
+    const startBatch = int('data.DataLoader.iterate', 'startBatch', opts.startBatch ?? 0, 0);
     const epoch = this.#epoch++;
     const n = this.dataset.length;
     const order = this.shuffle ? permutation(n, this.seed, epoch) : Array.from({ length: n }, (_, i) => i);
@@ -145,9 +156,9 @@ export class DataLoader implements AsyncIterable<Batch> {
       p.catch(() => undefined); // observed when awaited; avoids unhandled rejections meanwhile
       pending.push(p);
     };
-    let next = 0;
+    let next = startBatch;
     try {
-      for (let k = 0; k < batches.length; k++) {
+      for (let k = startBatch; k < batches.length; k++) {
         while (next < batches.length && next <= k + this.prefetch) start(next++);
         const batch = await pending.shift()!;
         if (batch) yield batch;

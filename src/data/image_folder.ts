@@ -66,6 +66,26 @@ async function walk(root: string): Promise<[string, string[]][]> {
   return out.sort((a, b) => byCodePoint(a[0], b[0]));
 }
 
+/** Decodes one image file and runs a composed pipeline's image transforms on it. */
+export async function prepareImage(file: string, transform: Compose, rng: Rng, opts: { exifRotate?: boolean; from?: number; source?: RawImage } = {}): Promise<PreparedImage> {
+  const from = opts.from ?? 0;
+  const info = opts.source ?? await probe(file, { exifRotate: opts.exifRotate });
+  const plan = new ImagePlan(info.width, info.height);
+  for (const tr of transform.transforms.slice(from)) tr.apply(plan, rng);
+  const source = opts.source ?? file;
+  const hasAlpha = !opts.source && (info as { hasAlpha: boolean }).hasAlpha;
+  const raw = await render(source, plan, { hasAlpha, exifRotate: !opts.source && opts.exifRotate });
+  return { ...raw, flipped: plan.flipped };
+}
+
+/** Copies prepared images into one float32 tensor ([B,3,H,W], or [3,H,W] unbatched), applying ToTensor and Normalize. */
+export function imagesToTensor(images: PreparedImage[], transform: Compose, batched: boolean): Promise<Tensor> {
+  const { width, height } = images[0];
+  const n = transform.normalization;
+  return native.imagesToBatch(images.map((im) => im.data), height, width, images.map((im) => im.flipped), n?.mean ?? null, n?.std ?? null, batched)
+    .then((h) => Tensor._wrap(h));
+}
+
 export class ImageFolder {
   readonly root: string;
   readonly classes: string[];
@@ -139,35 +159,17 @@ export class ImageFolder {
   /** @internal Decodes and transforms sample i to raw RGB (cached prefix optional). */
   async prepare(i: number, rng: Rng, cache?: Map<number, RawImage>): Promise<PreparedImage> {
     const [file] = this.sample(i);
-    const t = this.transform.transforms;
     try {
-      let source: string | RawImage = file;
-      let hasAlpha = false;
-      let size: { width: number; height: number };
-      let from = 0;
-      const cached = cache?.get(i);
-      if (cached) {
-        source = cached;
-        size = cached;
-        from = this.transform.cacheable;
-      } else {
-        const info = await probe(file, { exifRotate: this.exifRotate });
-        hasAlpha = info.hasAlpha;
-        size = info;
-        if (cache) {
-          const prefix = new ImagePlan(size.width, size.height);
-          for (const tr of t.slice(0, this.transform.cacheable)) tr.apply(prefix, rng);
-          const raw = await render(file, prefix, { hasAlpha, exifRotate: this.exifRotate });
-          cache.set(i, raw);
-          source = raw;
-          size = raw;
-          from = this.transform.cacheable;
-        }
+      if (!cache) return await prepareImage(file, this.transform, rng, { exifRotate: this.exifRotate });
+      let source = cache.get(i);
+      if (!source) {
+        // The deterministic prefix of the pipeline, rendered once and kept.
+        const prefix = compose(this.transform.transforms.slice(0, this.transform.cacheable));
+        const prefixed = await prepareImage(file, prefix, rng, { exifRotate: this.exifRotate });
+        source = { data: prefixed.data, width: prefixed.width, height: prefixed.height };
+        cache.set(i, source);
       }
-      const plan = new ImagePlan(size.width, size.height);
-      for (const tr of t.slice(from)) tr.apply(plan, rng);
-      const raw = await render(source, plan, { hasAlpha: typeof source === 'string' && hasAlpha, exifRotate: typeof source === 'string' && this.exifRotate });
-      return { ...raw, flipped: plan.flipped };
+      return await prepareImage(file, this.transform, rng, { from: this.transform.cacheable, source });
     } catch (err) {
       if (err instanceof TorchError) throw err;
       throw new TorchError(`data.ImageFolder: cannot read image ${file} (sample ${i}): ${(err as Error).message}`, 'BAD_FILE');
@@ -176,10 +178,7 @@ export class ImageFolder {
 
   /** @internal Copies prepared images into one tensor ([B,3,H,W], or [3,H,W] for one sample). */
   toTensor(images: PreparedImage[], batched: boolean): Promise<Tensor> {
-    const { width, height } = images[0];
-    const n = this.transform.normalization;
-    return native.imagesToBatch(images.map((im) => im.data), height, width, images.map((im) => im.flipped), n?.mean ?? null, n?.std ?? null, batched)
-      .then((h) => Tensor._wrap(h));
+    return imagesToTensor(images, this.transform, batched);
   }
 
   /** Sample i: { input: Tensor [3, H, W] float32, target, path }. Random transforms draw from `seed`. */

@@ -1,3 +1,3 @@
-export { ImageFolder, ImageFolderOptions, Sample, IMG_EXTENSIONS } from './image_folder';
+export { ImageFolder, ImageFolderOptions, Sample, IMG_EXTENSIONS, prepareImage, imagesToTensor } from './image_folder';
 export { DataLoader, DataLoaderOptions, Batch } from './dataloader';
 export * as transforms from './transforms';

@@ -1,0 +1,112 @@
+// The main job's configuration: the seed's recipe, the fine-tuning default, and validation.
+import * as fs from 'fs';
+import * as path from 'path';
+import { TorchError } from '../errors';
+import { checkDevice, Device } from '../runtime';
+import { bool, finite, int, invalid, oneOf } from '../validate';
+
+export type Recipe = 'seed' | 'finetune';
+export type Head = 'replace' | 'append';
+
+export interface TrainConfig {
+  /** Folder with train/ and val/ ImageFolder trees. */
+  data: string;
+  /** 'DEFAULT' (torchvision's ImageNet weights), a path, or 'none' (train from scratch). */
+  weights: string;
+  head: Head;
+  recipe: Recipe;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  optimizer: 'adam' | 'sgd';
+  momentum: number;
+  weightDecay: number;
+  scheduler: 'cosine' | 'step' | 'none';
+  /** Cosine period (default: the epochs) or StepLR step size. */
+  tMax: number;
+  freezeFeatures: boolean;
+  device: 'auto' | Device;
+  threads: number;
+  seed: number;
+  out: string;
+  resume?: string;
+  evalEvery: number;
+  skipBadImages: boolean;
+  /** Side of the square crops (224 for AlexNet as published; smaller is faster). */
+  imageSize: number;
+  /** Print one JSON object per event instead of text. */
+  json: boolean;
+}
+
+/** What each recipe fixes beyond the options (the seed's quirks live here). */
+export interface RecipeDetails {
+  normalize: boolean;
+  augment: boolean;
+  shuffle: boolean;
+  /** The seed zeroes gradients once per epoch, so they accumulate over its steps. */
+  zeroGradPerEpoch: boolean;
+}
+
+export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'device' | 'threads' | 'seed' | 'out' | 'resume' | 'evalEvery' | 'skipBadImages' | 'json' | 'imageSize'> & RecipeDetails> = {
+  seed: {
+    recipe: 'seed', head: 'append', epochs: 700, batchSize: 1, lr: 1e-8, optimizer: 'adam', momentum: 0, weightDecay: 0,
+    scheduler: 'cosine', tMax: 50, freezeFeatures: false,
+    normalize: false, augment: false, shuffle: false, zeroGradPerEpoch: true,
+  },
+  finetune: {
+    recipe: 'finetune', head: 'replace', epochs: 5, batchSize: 32, lr: 1e-4, optimizer: 'adam', momentum: 0.9, weightDecay: 0,
+    scheduler: 'cosine', tMax: 0, freezeFeatures: false,
+    normalize: true, augment: true, shuffle: true, zeroGradPerEpoch: false,
+  },
+};
+
+export const DEFAULTS = {
+  weights: 'DEFAULT', device: 'auto' as const, threads: 0, seed: 0, evalEvery: 1, skipBadImages: false, json: false, imageSize: 224,
+};
+
+/** Fills a partial config from its recipe and validates everything, naming the option at fault. */
+export function resolveConfig(partial: Partial<TrainConfig> & { data: string; out: string }): TrainConfig & RecipeDetails {
+  const where = 'train';
+  const recipe = oneOf(where, 'recipe', partial.recipe ?? 'finetune', ['seed', 'finetune'] as const);
+  const r = RECIPES[recipe];
+  const c = { ...DEFAULTS, ...r, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as TrainConfig & RecipeDetails;
+  if (typeof c.data !== 'string' || !c.data) throw invalid(where, 'data', 'a folder with train/ and val/', c.data);
+  for (const split of ['train', 'val']) {
+    const dir = path.join(c.data, split);
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+      throw new TorchError(`${where}: --data ${c.data} has no ${split}/ folder (expected ${dir})`, 'INVALID_ARGUMENT');
+    }
+  }
+  if (typeof c.weights !== 'string' || !c.weights) throw invalid(where, 'weights', "'DEFAULT', 'none' or a path", c.weights);
+  if (!['DEFAULT', 'none'].includes(c.weights) && !fs.existsSync(c.weights)) {
+    throw new TorchError(`${where}: --weights ${c.weights} does not exist`, 'INVALID_ARGUMENT');
+  }
+  oneOf(where, 'head', c.head, ['replace', 'append'] as const);
+  int(where, 'epochs', c.epochs, 1);
+  int(where, 'batchSize', c.batchSize, 1);
+  finite(where, 'lr', c.lr, 0);
+  oneOf(where, 'optimizer', c.optimizer, ['adam', 'sgd'] as const);
+  finite(where, 'momentum', c.momentum, 0);
+  finite(where, 'weightDecay', c.weightDecay, 0);
+  oneOf(where, 'scheduler', c.scheduler, ['cosine', 'step', 'none'] as const);
+  int(where, 'tMax', c.tMax, 0);
+  if (c.tMax === 0) c.tMax = c.scheduler === 'step' ? Math.max(1, Math.floor(c.epochs / 3)) : c.epochs;
+  bool(where, 'freezeFeatures', c.freezeFeatures);
+  if (c.device !== 'auto') checkDevice(where, 'device', c.device);
+  int(where, 'threads', c.threads, 0);
+  int(where, 'seed', c.seed, 0);
+  int(where, 'evalEvery', c.evalEvery, 0);
+  int(where, 'imageSize', c.imageSize, 32);
+  bool(where, 'skipBadImages', c.skipBadImages);
+  if (c.resume !== undefined && !fs.existsSync(c.resume)) throw new TorchError(`${where}: --resume ${c.resume} does not exist`, 'INVALID_ARGUMENT');
+  if (c.freezeFeatures && c.head === 'append') {
+    throw new TorchError(`${where}: --freeze-features trains only the classifier, which needs --head replace (the append head keeps a frozen 1000-way classifier)`, 'INVALID_ARGUMENT');
+  }
+  if (c.freezeFeatures && c.weights === 'none') {
+    throw new TorchError(`${where}: --freeze-features with --weights none would train a classifier on random features`, 'INVALID_ARGUMENT');
+  }
+  if (c.batchSize > 1 && !c.augment && c.recipe === 'seed') {
+    throw new TorchError(`${where}: the seed recipe resizes without cropping, so images differ in size; --batch-size ${c.batchSize} needs --recipe finetune (which crops)`, 'INVALID_ARGUMENT');
+  }
+  return c;
+}
