@@ -23,6 +23,13 @@ Napi::Value Grad(const Napi::CallbackInfo& info) {
   return TensorHandle::New(info.Env(), t.grad());
 }
 
+// setGrad(param, grad | undefined): param.grad = grad.clone() (or None), as assigning .grad does.
+void SetGrad(const Napi::CallbackInfo& info) {
+  at::Tensor p = ArgTensor(info, 0);
+  c10::optional<at::Tensor> g = ArgOptTensor(info, 1);
+  Guarded(info.Env(), [&] { p.mutable_grad() = g ? g->detach().clone() : at::Tensor(); });
+}
+
 // hasGrad(params): which parameters have a gradient (optimizers skip the others).
 Napi::Value HasGrad(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
@@ -55,6 +62,7 @@ void ZeroGrad(const Napi::CallbackInfo& info) {
 void RegisterAutograd(Napi::Env env, Napi::Object exports) {
   exports.Set("backward", Napi::Function::New(env, Backward));
   exports.Set("grad", Napi::Function::New(env, Grad));
+  exports.Set("setGrad", Napi::Function::New(env, SetGrad));
   exports.Set("hasGrad", Napi::Function::New(env, HasGrad));
   exports.Set("zeroGrad", Napi::Function::New(env, ZeroGrad));
 }

@@ -1,7 +1,7 @@
 // Grad mode is thread-local in libtorch, but our work runs on worker threads. So the mode lives
 // in JS (following async calls, like a context variable) and travels with every native call.
 import { AsyncLocalStorage } from 'async_hooks';
-import { invalid } from './validate';
+import { invalid } from './arguments';
 
 const gradMode = new AsyncLocalStorage<boolean>();
 

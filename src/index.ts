@@ -10,3 +10,5 @@ export * as optim from './optim';
 export * as models from './models';
 export * as io from './io';
 export * as data from './data';
+export * as training from './training';
+export { train, evaluate } from './training';

@@ -2,7 +2,7 @@
 // native handles' GC finalizers are only a backstop.
 import { AsyncLocalStorage } from 'async_hooks';
 import { native } from './native';
-import { invalid } from './validate';
+import { invalid } from './arguments';
 
 export interface Disposable {
   dispose(): void;

@@ -44,6 +44,7 @@ export interface NativeAddon {
   backward(loss: H, gradient: OptH, retainGraph: boolean): Promise<void>;
   grad(t: H): OptH;
   hasGrad(params: H[]): boolean[];
+  setGrad(param: H, grad: OptH): void;
   zeroGrad(params: H[], setToNone: boolean): void;
   // runtime.cc
   manualSeed(seed: number | bigint): void;

@@ -2,7 +2,7 @@
 // tensor that a checkpoint can hold so that a resumed run draws the same dropout masks.
 import { native } from './native';
 import { Tensor } from './tensor';
-import { invalid } from './validate';
+import { invalid } from './arguments';
 
 export function getRngState(): Tensor {
   return Tensor._wrap(native.getRngState());

@@ -2,7 +2,7 @@
 import * as os from 'os';
 import { TorchError } from './errors';
 import { native } from './native';
-import { int, invalid, isInt } from './validate';
+import { int, invalid, isInt } from './arguments';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 

@@ -5,7 +5,7 @@ import { TorchError } from './errors';
 import { adopt, Disposable, release } from './memory';
 import { native, NativeDtype, TensorHandle } from './native';
 import { checkDevice, Device } from './runtime';
-import { bool, int, invalid, isInt, oneOf, options } from './validate';
+import { bool, int, invalid, isInt, oneOf, options } from './arguments';
 
 export type Dtype = NativeDtype;
 export const DTYPES: readonly Dtype[] = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
@@ -127,6 +127,13 @@ export class Tensor implements Disposable {
   get grad(): Tensor | null {
     const h = native.grad(this._h('Tensor.grad'));
     return h ? Tensor._wrap(h) : null;
+  }
+
+  /** Sets the gradient to a copy of `g` (or none), like assigning `.grad` in PyTorch. */
+  set grad(g: Tensor | null) {
+    const where = 'Tensor.grad';
+    if (g !== null && !(g instanceof Tensor)) throw invalid(where, 'grad', 'Tensor or null', g);
+    native.setGrad(this._h(where), g?._h(where, 'grad'));
   }
 
   /** The single value of a one-element tensor, as a JS number. */

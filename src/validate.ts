@@ -1,68 +1,53 @@
-// Argument checks run in TS before anything crosses into C++. Messages follow one pattern:
-// "<where>: Expected <what> for <param> but received <value>".
+#!/usr/bin/env node
+// node dist/validate.js --weights W --data DIR: the seed's validation, done properly.
+import * as fs from 'fs';
+import * as path from 'path';
+import yargs from 'yargs';
 import { TorchError } from './errors';
+import { fail, print } from './cli';
+import { DataLoader, ImageFolder } from './data';
+import { setNumThreads } from './runtime';
+import { evaluate, evalTransform, loadTrainedModel } from './training/trainer';
 
-export function describe(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (value === null) return 'null';
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
-    return `${String(value)} of type ${typeof value}`;
+async function main(): Promise<void> {
+  const argv = await yargs(process.argv.slice(2))
+    .scriptName('validate')
+    .usage('$0 --weights W --data DIR\n\nAccuracy, per-class accuracy and the confusion matrix of a model written by train (best.pth, last.ckpt) or by PyTorch (a torchvision AlexNet state_dict).')
+    .option('weights', { type: 'string', demandOption: true, describe: 'best.pth / last.ckpt / a PyTorch .pth' })
+    .option('data', { type: 'string', demandOption: true, describe: 'An ImageFolder (or a folder with val/)' })
+    .option('batch-size', { type: 'number', default: 32, describe: 'Evaluation batch size' })
+    .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })
+    .option('threads', { type: 'number', default: 0, describe: 'Intra-op threads (0: all cores)' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object' })
+    .strict()
+    .help()
+    .fail((msg: string, err: Error | undefined) => fail('validate', err ?? new Error(`${msg} (see --help)`)))
+    .parse();
+  if (argv.threads > 0) setNumThreads(argv.threads);
+  const root = fs.existsSync(path.join(argv.data, 'val')) ? path.join(argv.data, 'val') : argv.data;
+  const { model, meta, classesKnown } = await loadTrainedModel(argv.weights);
+  const ds = await ImageFolder.create(root, { transform: evalTransform(meta) });
+  if (ds.classes.length !== meta.classes.length) {
+    throw new TorchError(
+      `the model's head has ${meta.classes.length} outputs (${meta.head === 'append' ? 'appended Linear(1000, k)' : 'classifier.6'}) but ${root} has ${ds.classes.length} classes [${ds.classes}]: ` +
+      'validate with data of the classes it was trained on, or retrain the head',
+      'INVALID_ARGUMENT',
+    );
   }
-  if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}...` : value}' of type string`;
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return `an array of length ${value.length}`;
-  const name = (value as object).constructor?.name;
-  return name && name !== 'Object' ? `an object of class ${name}` : 'an object';
-}
-
-export function invalid(where: string, param: string, expected: string, received: unknown): TorchError {
-  return new TorchError(`${where}: Expected ${expected} for ${param} but received ${describe(received)}`, 'INVALID_ARGUMENT');
-}
-
-export function isInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v);
-}
-
-export function int(where: string, param: string, v: unknown, min = -Infinity): number {
-  if (!isInt(v) || v < min) {
-    const what = min === 1 ? 'positive integer' : min === 0 ? 'non-negative integer' : 'integer';
-    throw invalid(where, param, min > 0 && min !== 1 ? `integer >= ${min}` : what, v);
+  if (classesKnown && ds.classes.join('\n') !== meta.classes.join('\n')) {
+    throw new TorchError(`the model was trained on classes [${meta.classes}] but ${root} has [${ds.classes}]`, 'INVALID_ARGUMENT');
   }
-  return v;
+  if (argv.device !== 'cpu') await model.to(argv.device as 'cuda');
+  const result = await evaluate(model, new DataLoader(ds, { batchSize: argv['batch-size'] }), { device: argv.device, classes: ds.classes });
+  const lines = [
+    `accuracy ${result.accuracy.toFixed(4)} (${Math.round(result.accuracy * result.count)}/${result.count}) on ${root}`,
+    ...result.perClass.map((p) => `  ${p.class}: ${p.accuracy.toFixed(4)} (${p.count} images)`),
+    'confusion matrix (rows: true class, columns: predicted):',
+    `  ${''.padEnd(12)}${ds.classes.map((c) => c.slice(0, 10).padStart(11)).join('')}`,
+    ...result.confusion.map((row, i) => `  ${ds.classes[i].slice(0, 11).padEnd(12)}${row.map((n) => String(n).padStart(11)).join('')}`),
+  ];
+  print(argv.json, { ...result, classes: ds.classes, weights: argv.weights, data: root }, lines.join('\n'));
+  model.dispose();
 }
 
-export function finite(where: string, param: string, v: unknown, min = -Infinity, max = Infinity): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    const range = min === -Infinity && max === Infinity ? 'finite number'
-      : max === Infinity ? `finite number >= ${min}` : `number in [${min}, ${max}]`;
-    throw invalid(where, param, range, v);
-  }
-  return v;
-}
-
-export function bool(where: string, param: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw invalid(where, param, 'boolean', v);
-  return v;
-}
-
-export function oneOf<T extends string>(where: string, param: string, v: unknown, options: readonly T[]): T {
-  if (typeof v !== 'string' || !(options as readonly string[]).includes(v)) {
-    throw invalid(where, param, `one of ${options.map((o) => `'${o}'`).join(', ')}`, v);
-  }
-  return v as T;
-}
-
-/** An int or a tuple of `n` ints (PyTorch's `_pair`), each >= min. */
-export function intTuple(where: string, param: string, v: unknown, n: number, min: number): number[] {
-  const list = isInt(v) ? Array<number>(n).fill(v) : v;
-  if (!Array.isArray(list) || list.length !== n || !list.every((x) => isInt(x) && x >= min)) {
-    throw invalid(where, param, `integer >= ${min} or array of ${n} such integers`, v);
-  }
-  return list as number[];
-}
-
-export function options<T extends object>(where: string, v: T | undefined): Partial<T> {
-  if (v === undefined) return {};
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(where, 'options', 'object', v);
-  return v;
-}
+main().catch((err) => fail('validate', err));

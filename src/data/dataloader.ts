@@ -3,7 +3,7 @@
 import * as os from 'os';
 import { TorchError } from '../errors';
 import { tensor, Tensor } from '../tensor';
-import { bool, int, invalid, options } from '../validate';
+import { bool, int, invalid, options } from '../arguments';
 import { ImageFolder, PreparedImage } from './image_folder';
 import { RawImage, Rng } from './transforms';
 

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { TorchError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
-import { bool, int, invalid, options } from '../validate';
+import { bool, int, invalid, options } from '../arguments';
 import { Compose, compose, ImagePlan, probe, RawImage, render, Rng, toTensor } from './transforms';
 
 export const IMG_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp'];

@@ -3,7 +3,7 @@
 // native copy into the batch tensor.
 import sharp = require('sharp');
 import { TorchError } from '../errors';
-import { finite, int, intTuple, invalid } from '../validate';
+import { finite, int, intTuple, invalid } from '../arguments';
 
 sharp.concurrency(1); // parallelism comes from decoding several images at once
 sharp.cache(false);

@@ -6,7 +6,7 @@ import * as https from 'https';
 import * as os from 'os';
 import * as path from 'path';
 import { TorchError } from '../errors';
-import { invalid } from '../validate';
+import { invalid } from '../arguments';
 import { commit, tempBeside } from './files';
 
 /** $TORCH_HOME, or $XDG_CACHE_HOME/torch, or ~/.cache/torch, as in PyTorch. */

@@ -2,7 +2,7 @@
 import { TorchError } from '../errors';
 import { native, NativeDtype } from '../native';
 import { Tensor } from '../tensor';
-import { invalid } from '../validate';
+import { invalid } from '../arguments';
 import { readWhole, writeAtomic } from './files';
 import { ELEMENT_SIZE, loadSafetensorsBuffer } from './serialization';
 

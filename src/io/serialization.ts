@@ -5,7 +5,7 @@ import { TorchError } from '../errors';
 import { native, NativeDtype, TensorHandle } from '../native';
 import { checkDevice, cuda, Device } from '../runtime';
 import { Tensor } from '../tensor';
-import { bool, invalid, options } from '../validate';
+import { bool, invalid, options } from '../arguments';
 import { readWhole, writeAtomic } from './files';
 import { isTuple, pickle, PyCallable, PyGlobal, PyPersistent, PyReduce, PyTuple, PyValue, pythonState, unpickle } from './pickle';
 import { isSafetensors, parseSafetensors } from './safetensors';

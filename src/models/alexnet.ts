@@ -8,7 +8,7 @@ import { load } from '../io/serialization';
 import { AdaptiveAvgPool2d, Conv2d, Dropout, Linear, MaxPool2d, Module, ReLU, Sequential } from '../nn';
 import { LoadStateDictResult } from '../nn/module';
 import { Tensor } from '../tensor';
-import { finite, int, invalid, options } from '../validate';
+import { finite, int, invalid, options } from '../arguments';
 
 export interface AlexNetOptions {
   numClasses?: number;

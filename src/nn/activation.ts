@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor';
-import { bool, int, invalid, options } from '../validate';
+import { bool, int, invalid, options } from '../arguments';
 import * as F from './functional';
 import { Module } from './module';
 

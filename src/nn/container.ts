@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor';
-import { int, invalid } from '../validate';
+import { int, invalid } from '../arguments';
 import { TorchError } from '../errors';
 import { Module } from './module';
 

@@ -1,7 +1,7 @@
 import { Device } from '../runtime';
 import { Dtype, empty, Tensor } from '../tensor';
 import { TorchError } from '../errors';
-import { bool, int, intTuple, options } from '../validate';
+import { bool, int, intTuple, options } from '../arguments';
 import * as F from './functional';
 import { defaultLayerInit } from './init';
 import { Module } from './module';

@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor';
-import { finite } from '../validate';
+import { finite } from '../arguments';
 import * as F from './functional';
 import { Module } from './module';
 

@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor';
-import { int, invalid } from '../validate';
+import { int, invalid } from '../arguments';
 import { Module } from './module';
 
 export class Flatten extends Module {

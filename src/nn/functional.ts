@@ -3,7 +3,7 @@
 import { isGradEnabled } from '../autograd';
 import { native, TensorHandle } from '../native';
 import { Tensor, track } from '../tensor';
-import { bool, finite, int, intTuple, invalid, oneOf } from '../validate';
+import { bool, finite, int, intTuple, invalid, oneOf } from '../arguments';
 
 function tensorArg(where: string, param: string, v: unknown): Tensor {
   if (!(v instanceof Tensor)) throw invalid(where, param, 'Tensor', v);

@@ -3,7 +3,7 @@
 // equal weights.
 import { native } from '../native';
 import { Tensor } from '../tensor';
-import { finite, invalid } from '../validate';
+import { finite, invalid } from '../arguments';
 
 function check(where: string, t: unknown): Tensor {
   if (!(t instanceof Tensor)) throw invalid(where, 'tensor', 'Tensor', t);

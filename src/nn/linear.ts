@@ -1,6 +1,6 @@
 import { Device } from '../runtime';
 import { Dtype, empty, Tensor } from '../tensor';
-import { bool, int, options } from '../validate';
+import { bool, int, options } from '../arguments';
 import * as F from './functional';
 import { defaultLayerInit } from './init';
 import { Module } from './module';

@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor';
-import { finite, int, invalid, oneOf, options } from '../validate';
+import { finite, int, invalid, oneOf, options } from '../arguments';
 import * as F from './functional';
 import { Module } from './module';
 

@@ -4,7 +4,7 @@ import { Disposable } from '../memory';
 import { checkDevice, Device } from '../runtime';
 import { Tensor, track } from '../tensor';
 import { TorchError } from '../errors';
-import { bool, invalid, options } from '../validate';
+import { bool, invalid, options } from '../arguments';
 
 export type StateDict = Map<string, Tensor>;
 

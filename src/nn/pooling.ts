@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor';
-import { bool, intTuple, options } from '../validate';
+import { bool, intTuple, options } from '../arguments';
 import * as F from './functional';
 import { Module } from './module';
 

@@ -1,6 +1,6 @@
 import { native, TensorHandle } from '../native';
 import { Tensor, track } from '../tensor';
-import { bool, finite, invalid } from '../validate';
+import { bool, finite, invalid } from '../arguments';
 import { adoptStateTensor, Optimizer, ParamGroup, ParamGroupInput, readStep, stepTensor } from './optimizer';
 
 export interface AdamOptions {

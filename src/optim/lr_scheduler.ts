@@ -1,7 +1,7 @@
 // torch.optim.lr_scheduler with Python's semantics (not libtorch C++'s, whose StepLR is off by one).
 import { TorchError } from '../errors';
 import { native } from '../native';
-import { int, finite, invalid, options } from '../validate';
+import { int, finite, invalid, options } from '../arguments';
 
 /** What a scheduler needs of an optimizer: its live param groups. */
 export interface SchedulableOptimizer {

@@ -2,7 +2,7 @@
 import { TorchError } from '../errors';
 import { native } from '../native';
 import { backwardRunning, tensor, Tensor } from '../tensor';
-import { bool, invalid, options } from '../validate';
+import { bool, invalid, options } from '../arguments';
 
 /** A parameter group as given to the constructor: params plus any per-group option overrides. */
 export type ParamGroupInput<O> = Partial<O> & { params: Iterable<Tensor> };

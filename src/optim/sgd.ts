@@ -1,7 +1,7 @@
 import { native } from '../native';
 import { Tensor, track } from '../tensor';
 import { TorchError } from '../errors';
-import { bool, finite } from '../validate';
+import { bool, finite } from '../arguments';
 import { adoptStateTensor, Optimizer, ParamGroup, ParamGroupInput } from './optimizer';
 
 export interface SGDOptions {

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { TorchError } from '../errors';
 import { checkDevice, Device } from '../runtime';
-import { bool, finite, int, invalid, oneOf } from '../validate';
+import { bool, finite, int, invalid, oneOf } from '../arguments';
 
 export type Recipe = 'seed' | 'finetune';
 export type Head = 'replace' | 'append';
