@@ -448,6 +448,26 @@ void Fill(const Napi::CallbackInfo& info) {
   });
 }
 
+// fillMany(kinds[], tensors[], a[], b[]): fill() for each, in order, off the JS thread (the same
+// generator draws as calling fill() one by one).
+Napi::Value FillMany(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArray()) throw ArgError(info, 0, "an array of init kinds");
+  Napi::Array kindArr = info[0].As<Napi::Array>();
+  std::vector<std::string> kinds;
+  for (uint32_t k = 0; k < kindArr.Length(); k++) kinds.push_back(kindArr.Get(k).As<Napi::String>().Utf8Value());
+  auto tensors = ArgTensorList(info, 1);
+  auto a = ArgDoubleList(info, 2), b = ArgDoubleList(info, 3);
+  if (tensors.size() != kinds.size() || a.size() != kinds.size() || b.size() != kinds.size()) throw ArgError(info, 1, "lists of equal length");
+  return RunAsyncVoid(info.Env(), false, [=]() {
+    for (size_t i = 0; i < kinds.size(); i++) {
+      at::Tensor t = tensors[i];
+      if (kinds[i] == "uniform") t.uniform_(a[i], b[i]);
+      else if (kinds[i] == "normal") t.normal_(a[i], b[i]);
+      else t.fill_(a[i]);
+    }
+  });
+}
+
 // copyInto(dst[], src[]): dst.copy_(src) for each pair off the JS thread, without history, as
 // load_state_dict does.
 Napi::Value CopyInto(const Napi::CallbackInfo& info) {
@@ -507,6 +527,7 @@ void RegisterTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("zerosLike", Napi::Function::New(env, ZerosLike));
   exports.Set("arange", Napi::Function::New(env, Arange));
   exports.Set("fill", Napi::Function::New(env, Fill));
+  exports.Set("fillMany", Napi::Function::New(env, FillMany));
   exports.Set("copyInto", Napi::Function::New(env, CopyInto));
   exports.Set("moveData", Napi::Function::New(env, MoveData));
 }

@@ -38,6 +38,7 @@ export interface NativeAddon {
   zerosLike(t: H): H;
   arange(start: number, end: number, step: number, dtype: NativeDtype, device: string): H;
   fill(kind: 'uniform' | 'normal' | 'constant', t: H, a: number, b: number): void;
+  fillMany(kinds: ('uniform' | 'normal' | 'constant')[], tensors: H[], a: number[], b: number[]): Promise<void>;
   copyInto(dst: H[], src: H[]): Promise<void>;
   moveData(params: H[], device: string): Promise<void>;
   // autograd.cc

@@ -1,7 +1,7 @@
 // safetensors: 8-byte little-endian header length, a JSON header, then raw little-endian data.
 import { TorchError } from '../errors';
-import { native, NativeDtype } from '../native';
-import { Tensor } from '../tensor';
+import { native, NativeDtype, TensorHandle } from '../native';
+import { Tensor, track } from '../tensor';
 import { invalid } from '../arguments';
 import { readWhole, writeAtomic } from './files';
 import { ELEMENT_SIZE, loadSafetensorsBuffer } from './serialization';
@@ -63,9 +63,14 @@ export async function saveSafetensors(tensors: Map<string, Tensor> | Record<stri
   const entries = tensors instanceof Map ? [...tensors] : tensors && typeof tensors === 'object' ? Object.entries(tensors) : null;
   if (!entries) throw invalid(where, 'tensors', 'Map<string, Tensor> or Record<string, Tensor>', tensors);
   entries.forEach(([k, t]) => { if (!(t instanceof Tensor)) throw invalid(where, `tensors['${k}']`, 'Tensor', t); });
-  const data = entries.length ? await native.tensorBytes(entries.map(([k, t]) => t._h(where, `tensors['${k}']`))) : [];
+  const handles = entries.map(([k, t]) => t._h(where, `tensors['${k}']`));
+  await track(where, entries.map(([, t]) => t), [], () => writeTensors(where, file, entries, handles, opts.metadata));
+}
+
+async function writeTensors(where: string, file: string, entries: [string, Tensor][], handles: TensorHandle[], metadata?: Record<string, string>): Promise<void> {
+  const data = entries.length ? await native.tensorBytes(handles) : [];
   const header: Record<string, unknown> = {};
-  if (opts.metadata) header.__metadata__ = opts.metadata;
+  if (metadata) header.__metadata__ = metadata;
   let offset = 0;
   entries.forEach(([name, t], i) => {
     header[name] = { dtype: FROM_NATIVE[t.dtype], shape: t.shape, data_offsets: [offset, offset + data[i].byteLength] };

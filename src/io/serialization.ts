@@ -4,7 +4,7 @@ import * as path from 'path';
 import { TorchError } from '../errors';
 import { native, NativeDtype, TensorHandle } from '../native';
 import { checkDevice, cuda, Device } from '../runtime';
-import { Tensor } from '../tensor';
+import { Tensor, track } from '../tensor';
 import { bool, invalid, options } from '../arguments';
 import { readWhole, writeAtomic } from './files';
 import { isTuple, pickle, PyCallable, PyGlobal, PyPersistent, PyReduce, PyTuple, PyValue, pythonState, unpickle } from './pickle';
@@ -383,14 +383,18 @@ export async function save(obj: PyValue, file: string): Promise<void> {
     return out;
   };
   const converted = convert(obj);
-  const data = tensors.length ? (await native.tensorBytes(tensors.map((t) => t._h(where, 'tensor')))).map((b) => new Uint8Array(b)) : [];
+  const handles = tensors.map((t) => t._h(where, 'tensor'));
   const stem = path.basename(file).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_-]/g, '_') || 'archive';
-  const records = [
-    { name: `${stem}/data.pkl`, data: pickle(converted) },
-    { name: `${stem}/byteorder`, data: Buffer.from('little') },
-    ...data.map((d, i) => ({ name: `${stem}/data/${i}`, data: d })),
-    { name: `${stem}/version`, data: Buffer.from('3\n') },
-  ];
-  const crcs = await native.crc32(records.map((r) => r.data));
-  await writeAtomic(where, file, zipChunks(records.map((r, i) => ({ ...r, crc32: crcs[i] }))));
+  // The tensors are read (not copied) until the file is written: updates meanwhile are refused.
+  await track(where, tensors, [], async () => {
+    const data = tensors.length ? (await native.tensorBytes(handles)).map((b) => new Uint8Array(b)) : [];
+    const records = [
+      { name: `${stem}/data.pkl`, data: pickle(converted) },
+      { name: `${stem}/byteorder`, data: Buffer.from('little') },
+      ...data.map((d, i) => ({ name: `${stem}/data/${i}`, data: d })),
+      { name: `${stem}/version`, data: Buffer.from('3\n') },
+    ];
+    const crcs = await native.crc32(records.map((r) => r.data));
+    await writeAtomic(where, file, zipChunks(records.map((r, i) => ({ ...r, crc32: crcs[i] }))));
+  });
 }

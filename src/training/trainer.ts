@@ -7,6 +7,7 @@ import { DataLoader, ImageFolder, transforms as T } from '../data';
 import { Compose } from '../data/transforms';
 import { io, models, nn, noGrad, optim, getNumThreads, setNumThreads, manualSeed, getRngState, setRngState, buildInfo, cuda } from '../index';
 import { pythonState } from '../io/pickle';
+import { initDeferred } from '../nn/init';
 import { Tensor } from '../tensor';
 import { Device } from '../runtime';
 import { RecipeDetails, resolveConfig, TrainConfig } from './config';
@@ -114,7 +115,7 @@ export async function loadTrainedModel(file: string): Promise<{ model: nn.Module
     imageSize: meta?.imageSize ?? 224,
     normalize: meta?.normalize ?? head === 'replace',
   };
-  const model = buildModel(head, k);
+  const model = await initDeferred(() => buildModel(head, k));
   await model.loadStateDict(sd);
   for (const t of sd.values()) t.dispose();
   return { model, meta: full, classesKnown };
@@ -201,7 +202,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   const meta: ModelMeta = { head: c.head, classes, recipe: c.recipe, imageSize: c.imageSize, normalize: c.normalize };
 
   manualSeed(c.seed);
-  let base = models.alexnet();
+  let base = await initDeferred(() => models.alexnet());
   if (c.weights !== 'none') {
     const file = c.weights === 'DEFAULT' ? models.alexnet.defaultWeightsPath() : c.weights;
     if (c.weights === 'DEFAULT' && !fs.existsSync(file) && !(config as { weightsExplicit?: boolean }).weightsExplicit) {
@@ -212,7 +213,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
       log(`loaded pretrained weights from ${c.weights === 'DEFAULT' ? file : c.weights}`);
     }
   }
-  const model = buildModel(c.head, classes.length, base);
+  const model = await initDeferred(() => buildModel(c.head, classes.length, base));
   if (c.freezeFeatures) for (const p of alexnetOf(model).features.parameters()) p.requiresGrad_(false);
   if (device !== 'cpu') await model.to(device as Device);
   const params = model.parameters().filter((p) => p.requiresGrad);

@@ -1,0 +1,217 @@
+'use strict';
+// The drivers: option parsing, the no-arguments run and its artifacts, Ctrl-C/SIGTERM with exact
+// resume, validate and predict, the seed recipe, and train() as a library.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const path = require('path');
+const { spawn, spawnSync } = require('child_process');
+const { io, training } = require('torchbridge');
+const { havePyTorch, PYTHON, tmpDir } = require('./helpers/reference');
+
+const DIST = path.join(__dirname, '..', 'dist');
+let dir;
+let env;
+test.before(() => {
+  dir = tmpDir('train-cli');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  env = { ...process.env, TORCHBRIDGE_CACHE: path.join(dir, 'cache'), TORCH_HOME: path.join(dir, 'torch-home') };
+});
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function run(script, args, opts = {}) {
+  const r = spawnSync(process.execPath, [path.join(DIST, script), ...args], { cwd: opts.cwd ?? dir, env, encoding: 'utf8', timeout: 600000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const jsonLines = (s) => s.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const COMMON = ['--image-size', '64', '--threads', '2', '--seed', '3', '--json'];
+
+test('--help documents every option with its default; bad options exit non-zero naming the problem', () => {
+  const help = run('train.js', ['--help']);
+  assert.equal(help.status, 0);
+  for (const opt of ['--data', '--weights', '--head', '--recipe', '--epochs', '--batch-size', '--lr', '--optimizer', '--momentum', '--weight-decay',
+    '--scheduler', '--t-max', '--freeze-features', '--device', '--threads', '--seed', '--out', '--resume', '--eval-every', '--skip-bad-images', '--json']) {
+    assert.ok(help.stdout.includes(opt), `--help mentions ${opt}`);
+  }
+  assert.match(help.stdout, /\[default: "finetune"\]/);
+  const cases = [
+    [['--bogus', '1'], /Unknown argument: bogus/],
+    [['--optimizer', 'rmsprop'], /optimizer.*rmsprop|Invalid values/s],
+    [['--data', path.join(dir, 'nope')], /--data .*nope has no train\/ folder/],
+    [['--weights', path.join(dir, 'missing.pth'), '--data', 'x'], /./],
+    [['--head', 'append', '--freeze-features'], /--freeze-features trains only the classifier, which needs --head replace/],
+    [['--epochs', '0'], /Expected positive integer for epochs but received 0/],
+    [['--resume', path.join(dir, 'none.ckpt')], /--resume .*none\.ckpt does not exist/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = run('train.js', args);
+    assert.notEqual(r.status, 0, args.join(' '));
+    assert.match(r.stderr, pattern, args.join(' '));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
+
+test('no arguments: a generated data set, a from-scratch notice, every artifact, and Python reads best.pth', { timeout: 600000 }, (t) => {
+  const cwd = path.join(dir, 'fresh');
+  fs.mkdirSync(cwd, { recursive: true });
+  const r = run('train.js', ['--epochs', '2', '--out', 'out'], { cwd });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /(generated|using) a two-class data set \(discs vs stripes, real JPEG files\)/);
+  assert.match(r.stdout, /no pretrained weights at .*alexnet-owt-7be5be79\.pth: training from scratch \(to fine-tune, put torchvision's alexnet-owt-7be5be79\.pth there/);
+  assert.match(r.stdout, /^config: .*recipe=finetune head=replace epochs=2 batchSize=32/m);
+  assert.match(r.stdout, /^epoch 2\/2 {2}train loss \d\.\d{4} {2}train acc \d\.\d{4} {2}val acc \d\.\d{4} {2}lr \S+ {2}\d+\.\ds$/m);
+  const out = path.join(cwd, 'out');
+  assert.match(r.stdout, new RegExp(`results in ${out.replace(/[/.]/g, '\\$&')}`));
+  const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map(JSON.parse);
+  assert.deepEqual(metrics.map((m) => m.epoch), [1, 2]);
+  assert.ok(metrics.every((m) => typeof m.trainLoss === 'number' && typeof m.valAcc === 'number'));
+  const png = fs.readFileSync(path.join(out, 'curves.png'));
+  assert.deepEqual([...png.subarray(1, 4)], [...Buffer.from('PNG')]);
+  assert.equal(png.readUInt32BE(16), 800);
+  const runJson = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
+  assert.equal(runJson.config.epochs, 2);
+  assert.match(runJson.libtorch, /^1\.13/);
+  assert.ok(fs.existsSync(path.join(out, 'last.ckpt')));
+  if (havePyTorch()) {
+    const check = spawnSync(PYTHON, ['-c', `
+import torch, torchvision
+m = torchvision.models.alexnet()
+m.classifier[6] = torch.nn.Linear(4096, 2)
+print(m.load_state_dict(torch.load(${JSON.stringify(path.join(out, 'best.pth'))}), strict=True))
+ck = torch.load(${JSON.stringify(path.join(out, 'last.ckpt'))})
+print(ck['epoch'], sorted(ck['optimizer'].keys()))`], { encoding: 'utf8' });
+    assert.equal(check.stdout, "<All keys matched successfully>\n2 ['param_groups', 'state']\n", check.stderr);
+  }
+  t.diagnostic(r.stdout.split('\n').filter((l) => l.startsWith('epoch')).join(' | '));
+});
+
+test('Ctrl-C and SIGTERM write a resumable checkpoint; resuming is bitwise the uninterrupted run', { timeout: 600000 }, async () => {
+  const data = path.join(dir, 'cache', 'synthetic-v1');
+  if (!fs.existsSync(data)) await training.ensureSyntheticDataset();
+  const args = (out) => ['--data', data, '--epochs', '2', '--weights', 'none', '--out', out, ...COMMON];
+  const full = run('train.js', args(path.join(dir, 'full')));
+  assert.equal(full.status, 0, full.stderr);
+
+  const interrupt = (extra, signal, atStep) => new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(DIST, 'train.js'), ...args(path.join(dir, 'cut')), ...extra], { cwd: dir, env });
+    let buffer = '';
+    let sent = false;
+    child.stdout.on('data', (chunk) => {
+      buffer += chunk;
+      const steps = jsonLines(buffer.slice(0, buffer.lastIndexOf('\n') + 1)).filter((e) => e.event === 'step');
+      if (!sent && steps.some((s) => s.epoch === atStep[0] && s.step === atStep[1])) {
+        sent = true;
+        child.kill(signal);
+      }
+    });
+    child.on('exit', (code) => resolve({ code, stdout: buffer }));
+  });
+  const first = await interrupt([], 'SIGINT', [1, 2]);
+  assert.equal(first.code, 130, first.stdout);
+  assert.match(first.stdout, /SIGINT: finishing the current step/);
+  const ckpt = path.join(dir, 'cut', 'last.ckpt');
+  const saved = await io.load(ckpt);
+  assert.equal(saved.epoch, 0);
+  assert.ok(saved.batch >= 2 && saved.batch < 4, `stopped mid-epoch at batch ${saved.batch}`);
+  const second = await interrupt(['--resume', ckpt], 'SIGTERM', [2, 1]);
+  assert.equal(second.code, 143, second.stdout);
+  const last = run('train.js', [...args(path.join(dir, 'cut')), '--resume', ckpt]);
+  assert.equal(last.status, 0, last.stderr);
+
+  const a = await io.load(path.join(dir, 'full', 'last.ckpt'));
+  const b = await io.load(ckpt);
+  assert.deepEqual([...b.model.keys()], [...a.model.keys()]);
+  for (const [k, v] of a.model) assert.deepEqual(b.model.get(k).toArray(), v.toArray(), k);
+  const strip = (file) => fs.readFileSync(file, 'utf8').trim().split('\n').map(JSON.parse).map(({ seconds, ...m }) => m);
+  assert.deepEqual(strip(path.join(dir, 'cut', 'metrics.jsonl')), strip(path.join(dir, 'full', 'metrics.jsonl')));
+});
+
+test('validate and predict read a trained checkpoint (and explain a head mismatch)', { timeout: 300000 }, async () => {
+  const out = path.join(dir, 'full');
+  const data = path.join(dir, 'cache', 'synthetic-v1');
+  const v = run('validate.js', ['--weights', path.join(out, 'best.pth'), '--data', data, '--json']);
+  assert.equal(v.status, 0, v.stderr);
+  const result = JSON.parse(v.stdout);
+  assert.equal(result.count, 64);
+  assert.deepEqual(result.classes, ['discs', 'stripes']);
+  assert.equal(result.confusion.flat().reduce((x, y) => x + y, 0), 64);
+  assert.equal(result.accuracy, (result.confusion[0][0] + result.confusion[1][1]) / 64);
+  const text = run('validate.js', ['--weights', path.join(out, 'last.ckpt'), '--data', data]);
+  assert.match(text.stdout, /^accuracy \d\.\d{4} \(\d+\/64\)/);
+  assert.match(text.stdout, /confusion matrix \(rows: true class, columns: predicted\)/);
+
+  const three = path.join(dir, 'three');
+  for (const c of ['a', 'b', 'c']) {
+    fs.mkdirSync(path.join(three, c), { recursive: true });
+    fs.copyFileSync(path.join(data, 'val', 'discs', '000.jpg'), path.join(three, c, 'x.jpg'));
+  }
+  const mismatch = run('validate.js', ['--weights', path.join(out, 'best.pth'), '--data', three]);
+  assert.notEqual(mismatch.status, 0);
+  assert.match(mismatch.stderr, /the model's head has 2 outputs \(classifier\.6\) but .*three has 3 classes/);
+
+  const images = [path.join(data, 'val', 'discs', '001.jpg'), path.join(data, 'val', 'stripes', '001.jpg')];
+  const p = run('predict.js', ['--weights', path.join(out, 'best.pth'), '--json', ...images]);
+  assert.equal(p.status, 0, p.stderr);
+  const predictions = jsonLines(p.stdout);
+  assert.deepEqual(predictions.map((x) => x.image), images);
+  for (const x of predictions) {
+    assert.deepEqual(x.top.map((t) => t.class).sort(), ['discs', 'stripes']);
+    assert.ok(Math.abs(x.top[0].probability + x.top[1].probability - 1) < 1e-5);
+    assert.ok(x.top[0].probability >= x.top[1].probability);
+  }
+  const bad = run('predict.js', ['--weights', path.join(out, 'best.pth'), path.join(dir, 'nope.jpg')]);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /cannot read image .*nope\.jpg/);
+});
+
+test('--recipe seed: append head, batch 1, Adam 1e-8, cosine tMax 50, gradients accumulated per epoch', { timeout: 300000 }, () => {
+  const tiny = path.join(dir, 'tiny');
+  const data = path.join(dir, 'cache', 'synthetic-v1');
+  for (const split of ['train', 'val']) {
+    for (const c of ['discs', 'stripes']) {
+      fs.mkdirSync(path.join(tiny, split, c), { recursive: true });
+      for (const i of ['000', '001', '002']) fs.copyFileSync(path.join(data, split, c, `${i}.jpg`), path.join(tiny, split, c, `${i}.jpg`));
+    }
+  }
+  const r = run('train.js', ['--recipe', 'seed', '--epochs', '2', '--data', tiny, '--weights', 'none', '--out', path.join(dir, 'seed'), ...COMMON]);
+  assert.equal(r.status, 0, r.stderr);
+  const events = jsonLines(r.stdout);
+  const config = events.find((e) => e.event === 'config').config;
+  assert.equal(config.head, 'append');
+  assert.equal(config.batchSize, 1);
+  assert.equal(config.lr, 1e-8);
+  assert.equal(config.tMax, 50);
+  assert.equal(config.normalize, false);
+  assert.equal(config.zeroGradPerEpoch, true);
+  const steps = events.filter((e) => e.event === 'step');
+  assert.equal(steps.length, 12);
+  // Softmax output fed to CrossEntropyLoss: each 2-class loss lies in [0.3133, 1.3133].
+  assert.ok(steps.every((s) => s.loss >= 0.3132 && s.loss <= 1.3134));
+  const epochs = events.filter((e) => e.event === 'epoch');
+  assert.deepEqual(epochs.map((e) => e.lr), [9.990133642141358e-9, 9.96057350657239e-9]);
+  for (const e of epochs) {
+    const mean = steps.filter((s) => s.epoch === e.epoch).reduce((a, s) => a + s.loss, 0) / 6;
+    assert.ok(Math.abs(e.trainLoss - mean) < 1e-9);
+  }
+});
+
+test('train() as a library: typed progress events, the event loop keeps ticking, AbortSignal cancels', { timeout: 300000 }, async () => {
+  const data = path.join(dir, 'cache', 'synthetic-v1');
+  const controller = new AbortController();
+  const steps = [];
+  let maxGap = 0;
+  let last = performance.now();
+  const timer = setInterval(() => { const now = performance.now(); maxGap = Math.max(maxGap, now - last); last = now; }, 10);
+  const result = await training.train({ data, out: path.join(dir, 'lib'), weights: 'none', epochs: 3, imageSize: 64, seed: 1 }, {
+    onStep: (e) => { steps.push(e); if (steps.length === 2) controller.abort(); },
+    signal: controller.signal,
+  });
+  clearInterval(timer);
+  assert.equal(result.interrupted, true);
+  assert.equal(steps.length, 2);
+  assert.deepEqual(Object.keys(steps[0]).sort(), ['epoch', 'loss', 'lr', 'step', 'steps']);
+  assert.ok(fs.existsSync(path.join(dir, 'lib', 'last.ckpt')));
+  assert.ok(maxGap < 250, `largest event-loop gap ${maxGap.toFixed(0)} ms`);
+});
