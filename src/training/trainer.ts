@@ -184,8 +184,10 @@ async function writeJson(file: string, value: unknown): Promise<void> {
 }
 
 /** Trains AlexNet on an ImageFolder pair (train/, val/) with the seed's recipe or the fine-tuning default. */
-export async function train(config: Partial<TrainConfig> & { data: string; out: string }, events: TrainEvents = {}): Promise<TrainResult> {
-  const c = resolveConfig(config);
+export async function train(config: Partial<TrainConfig> & { data: string; out: string; weightsExplicit?: boolean }, events: TrainEvents = {}): Promise<TrainResult> {
+  // weightsExplicit: the CLI's note that --weights DEFAULT was asked for (so a missing file is downloaded).
+  const { weightsExplicit, ...options } = config;
+  const c = resolveConfig(options);
   events.onConfig?.(c);
   const log = events.onLog ?? (() => undefined);
   const started = Date.now();
@@ -205,7 +207,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   let base = await initDeferred(() => models.alexnet());
   if (c.weights !== 'none') {
     const file = c.weights === 'DEFAULT' ? models.alexnet.defaultWeightsPath() : c.weights;
-    if (c.weights === 'DEFAULT' && !fs.existsSync(file) && !(config as { weightsExplicit?: boolean }).weightsExplicit) {
+    if (c.weights === 'DEFAULT' && !fs.existsSync(file) && !weightsExplicit) {
       log(`no pretrained weights at ${file}: training from scratch (to fine-tune, put torchvision's alexnet-owt-7be5be79.pth there or pass --weights PATH)`);
     } else {
       base.dispose();
