@@ -151,6 +151,19 @@ test('validate and predict read a trained checkpoint (and explain a head mismatc
   assert.notEqual(mismatch.status, 0);
   assert.match(mismatch.stderr, /the model's head has 2 outputs \(classifier\.6\) but .*three has 3 classes/);
 
+  if (havePyTorch()) {
+    // A .pth written by PyTorch for the same architecture (torchvision AlexNet, 2-class head).
+    const pth = path.join(dir, 'from-python.pth');
+    spawnSync(PYTHON, ['-c', `
+import torch, torchvision
+m = torchvision.models.alexnet()
+m.classifier[6] = torch.nn.Linear(4096, 2)
+torch.save(m.state_dict(), ${JSON.stringify(pth)})`]);
+    const py = run('validate.js', ['--weights', pth, '--data', data, '--json']);
+    assert.equal(py.status, 0, py.stderr);
+    assert.equal(JSON.parse(py.stdout).count, 64);
+  }
+
   const images = [path.join(data, 'val', 'discs', '001.jpg'), path.join(data, 'val', 'stripes', '001.jpg')];
   const p = run('predict.js', ['--weights', path.join(out, 'best.pth'), '--json', ...images]);
   assert.equal(p.status, 0, p.stderr);
