@@ -6,6 +6,7 @@ import { TorchError } from '../errors';
 import { checkpointsDir, downloadUrlToFile } from '../io/hub';
 import { load } from '../io/serialization';
 import { AdaptiveAvgPool2d, Conv2d, Dropout, Linear, MaxPool2d, Module, ReLU, Sequential } from '../nn';
+import { initDeferred } from '../nn/init';
 import { LoadStateDictResult } from '../nn/module';
 import { Tensor } from '../tensor';
 import { finite, int, invalid, options } from '../arguments';
@@ -94,7 +95,7 @@ async function pretrained(opts: PretrainedOptions): Promise<AlexNet> {
   if (!entries || ![...entries.values()].every((v) => v instanceof Tensor)) {
     throw new TorchError(`${where}: ${file} does not hold a state_dict (a mapping of names to tensors)`, 'BAD_FILE');
   }
-  const model = new AlexNet({ numClasses });
+  const model = await initDeferred(() => new AlexNet({ numClasses })); // 61 M random draws, off the JS thread
   const skip = numClasses === 1000 ? [] : ['classifier.6.weight', 'classifier.6.bias'];
   try {
     const result = await model.loadStateDict(entries as Map<string, Tensor>, { skip });
