@@ -38,7 +38,9 @@ async function main(): Promise<void> {
     throw new TorchError(`the model was trained on classes [${meta.classes}] but ${root} has [${ds.classes}]`, 'INVALID_ARGUMENT');
   }
   if (argv.device !== 'cpu') await model.to(argv.device as 'cuda');
-  const result = await evaluate(model, new DataLoader(ds, { batchSize: argv['batch-size'] }), { device: argv.device, classes: ds.classes });
+  // The seed's preprocessing does not crop, so images differ in size: evaluate them one by one.
+  const batchSize = meta.recipe === 'seed' ? 1 : argv['batch-size'];
+  const result = await evaluate(model, new DataLoader(ds, { batchSize }), { device: argv.device, classes: ds.classes });
   const lines = [
     `accuracy ${result.accuracy.toFixed(4)} (${Math.round(result.accuracy * result.count)}/${result.count}) on ${root}`,
     ...result.perClass.map((p) => `  ${p.class}: ${p.accuracy.toFixed(4)} (${p.count} images)`),

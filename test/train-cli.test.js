@@ -16,8 +16,13 @@ test.before(() => {
   dir = tmpDir('train-cli');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  env = { ...process.env, TORCHBRIDGE_CACHE: path.join(dir, 'cache'), TORCH_HOME: path.join(dir, 'torch-home') };
+  process.env.TORCHBRIDGE_CACHE = path.join(dir, 'cache'); // this process generates the set where the children look
+  env = { ...process.env, TORCH_HOME: path.join(dir, 'torch-home') };
 });
+
+async function syntheticData() {
+  return (await training.ensureSyntheticDataset()).root;
+}
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function run(script, args, opts = {}) {
@@ -88,8 +93,7 @@ print(ck['epoch'], sorted(ck['optimizer'].keys()))`], { encoding: 'utf8' });
 });
 
 test('Ctrl-C and SIGTERM write a resumable checkpoint; resuming is bitwise the uninterrupted run', { timeout: 600000 }, async () => {
-  const data = path.join(dir, 'cache', 'synthetic-v1');
-  if (!fs.existsSync(data)) await training.ensureSyntheticDataset();
+  const data = await syntheticData();
   const args = (out) => ['--data', data, '--epochs', '2', '--weights', 'none', '--out', out, ...COMMON];
   const full = run('train.js', args(path.join(dir, 'full')));
   assert.equal(full.status, 0, full.stderr);
@@ -129,8 +133,11 @@ test('Ctrl-C and SIGTERM write a resumable checkpoint; resuming is bitwise the u
 });
 
 test('validate and predict read a trained checkpoint (and explain a head mismatch)', { timeout: 300000 }, async () => {
+  const data = await syntheticData();
   const out = path.join(dir, 'full');
-  const data = path.join(dir, 'cache', 'synthetic-v1');
+  if (!fs.existsSync(path.join(out, 'best.pth'))) {
+    assert.equal(run('train.js', ['--data', data, '--epochs', '1', '--weights', 'none', '--out', out, ...COMMON]).status, 0);
+  }
   const v = run('validate.js', ['--weights', path.join(out, 'best.pth'), '--data', data, '--json']);
   assert.equal(v.status, 0, v.stderr);
   const result = JSON.parse(v.stdout);
@@ -179,17 +186,25 @@ torch.save(m.state_dict(), ${JSON.stringify(pth)})`]);
   assert.match(bad.stderr, /cannot read image .*nope\.jpg/);
 });
 
-test('--recipe seed: append head, batch 1, Adam 1e-8, cosine tMax 50, gradients accumulated per epoch', { timeout: 300000 }, () => {
+test('--recipe seed: append head, batch 1, Adam 1e-8, cosine tMax 50, gradients accumulated per epoch', { timeout: 300000 }, async () => {
   const tiny = path.join(dir, 'tiny');
-  const data = path.join(dir, 'cache', 'synthetic-v1');
+  const data = await syntheticData();
   for (const split of ['train', 'val']) {
     for (const c of ['discs', 'stripes']) {
       fs.mkdirSync(path.join(tiny, split, c), { recursive: true });
       for (const i of ['000', '001', '002']) fs.copyFileSync(path.join(data, split, c, `${i}.jpg`), path.join(tiny, split, c, `${i}.jpg`));
     }
   }
+  // The seed resizes without cropping: images of another shape must still train and validate.
+  const sharp = require('sharp');
+  for (const split of ['train', 'val']) {
+    await sharp(path.join(data, split, 'discs', '003.jpg')).resize(96, 130).jpeg().toFile(path.join(tiny, split, 'discs', '003.jpg'));
+  }
   const r = run('train.js', ['--recipe', 'seed', '--epochs', '2', '--data', tiny, '--weights', 'none', '--out', path.join(dir, 'seed'), ...COMMON]);
   assert.equal(r.status, 0, r.stderr);
+  const v = run('validate.js', ['--weights', path.join(dir, 'seed', 'best.pth'), '--data', tiny, '--json']);
+  assert.equal(v.status, 0, v.stderr);
+  assert.equal(JSON.parse(v.stdout).count, 7);
   const events = jsonLines(r.stdout);
   const config = events.find((e) => e.event === 'config').config;
   assert.equal(config.head, 'append');
@@ -199,19 +214,19 @@ test('--recipe seed: append head, batch 1, Adam 1e-8, cosine tMax 50, gradients 
   assert.equal(config.normalize, false);
   assert.equal(config.zeroGradPerEpoch, true);
   const steps = events.filter((e) => e.event === 'step');
-  assert.equal(steps.length, 12);
+  assert.equal(steps.length, 14);
   // Softmax output fed to CrossEntropyLoss: each 2-class loss lies in [0.3133, 1.3133].
   assert.ok(steps.every((s) => s.loss >= 0.3132 && s.loss <= 1.3134));
   const epochs = events.filter((e) => e.event === 'epoch');
   assert.deepEqual(epochs.map((e) => e.lr), [9.990133642141358e-9, 9.96057350657239e-9]);
   for (const e of epochs) {
-    const mean = steps.filter((s) => s.epoch === e.epoch).reduce((a, s) => a + s.loss, 0) / 6;
+    const mean = steps.filter((s) => s.epoch === e.epoch).reduce((a, s) => a + s.loss, 0) / 7;
     assert.ok(Math.abs(e.trainLoss - mean) < 1e-9);
   }
 });
 
 test('train() as a library: typed progress events, the event loop keeps ticking, AbortSignal cancels', { timeout: 300000 }, async () => {
-  const data = path.join(dir, 'cache', 'synthetic-v1');
+  const data = await syntheticData();
   const controller = new AbortController();
   const steps = [];
   let maxGap = 0;

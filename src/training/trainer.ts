@@ -226,7 +226,9 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     : c.scheduler === 'step' ? new optim.lrScheduler.StepLR(opt, { stepSize: c.tMax, gamma: 0.1 }) : null;
   const criterion = new nn.CrossEntropyLoss();
   const trainLoader = new DataLoader(trainSet, { batchSize: c.batchSize, shuffle: c.shuffle, seed: c.seed, skipBadImages: c.skipBadImages, cache: !c.augment });
-  const valLoader = new DataLoader(valSet, { batchSize: Math.max(c.batchSize, 32), skipBadImages: c.skipBadImages, cache: true });
+  // The seed recipe resizes without cropping, so its images differ in size: it validates one by one.
+  const valBatch = c.recipe === 'seed' ? 1 : Math.max(c.batchSize, 32);
+  const valLoader = new DataLoader(valSet, { batchSize: valBatch, skipBadImages: c.skipBadImages, cache: true });
 
   let startEpoch = 0;
   let startBatch = 0;
