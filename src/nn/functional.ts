@@ -91,20 +91,19 @@ export function dropout(input: Tensor, p = 0.5, training = true): Promise<Tensor
   return op(w, [x], ([h]) => native.dropout(h!, prob, train, grad));
 }
 
-export function softmax(input: Tensor, dim: number): Promise<Tensor> {
-  const w = 'nn.functional.softmax';
+function softmaxOp(w: string, input: Tensor, dim: number, log: boolean): Promise<Tensor> {
   const x = tensorArg(w, 'input', input);
   const d = int(w, 'dim', dim);
   const grad = isGradEnabled();
-  return op(w, [x], ([h]) => native.softmax(h!, d, false, grad));
+  return op(w, [x], ([h]) => native.softmax(h!, d, log, grad));
+}
+
+export function softmax(input: Tensor, dim: number): Promise<Tensor> {
+  return softmaxOp('nn.functional.softmax', input, dim, false);
 }
 
 export function logSoftmax(input: Tensor, dim: number): Promise<Tensor> {
-  const w = 'nn.functional.logSoftmax';
-  const x = tensorArg(w, 'input', input);
-  const d = int(w, 'dim', dim);
-  const grad = isGradEnabled();
-  return op(w, [x], ([h]) => native.softmax(h!, d, true, grad));
+  return softmaxOp('nn.functional.logSoftmax', input, dim, true);
 }
 
 export type Reduction = 'mean' | 'sum' | 'none';

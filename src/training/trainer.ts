@@ -6,6 +6,7 @@ import { TorchError } from '../errors';
 import { DataLoader, ImageFolder, transforms as T } from '../data';
 import { Compose } from '../data/transforms';
 import { noGrad } from '../autograd';
+import { scope } from '../memory';
 import * as io from '../io';
 import * as models from '../models';
 import * as nn from '../nn';
@@ -145,7 +146,7 @@ export async function evaluate(model: nn.Module, loader: DataLoader, opts: { dev
     for await (const batch of loader) {
       const input = opts.device && opts.device !== 'cpu' ? batch.input.to(opts.device as Device) : batch.input;
       const out = await noGrad(() => model.forward(input));
-      const pred = out.argmax(1).toArray() as BigInt64Array;
+      const pred = scope(() => out.argmax(1).toArray()) as BigInt64Array;
       const truth = batch.target.toArray() as BigInt64Array;
       pred.forEach((p, i) => { confusion[Number(truth[i])][Math.min(Number(p), k - 1)]++; });
       [out, batch.input, batch.target, input].forEach((t) => t.dispose());
@@ -308,7 +309,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
       const lossValue = loss.item();
       const n = batch.indices.length;
       stats.lossSum += lossValue * n;
-      stats.correct += out.argmax(1).eq(target).sum().item();
+      stats.correct += scope(() => out.argmax(1).eq(target).sum().item()); // frees the metric's temporaries now
       stats.seen += n;
       [out, loss, input, target, batch.input, batch.target].forEach((t) => t.dispose());
       step++;
