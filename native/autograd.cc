@@ -1,5 +1,8 @@
 // The native side of src/autograd.ts: backward off the JS thread, gradient access.
 #include <ATen/ATen.h>
+#include <mutex>
+#include <vector>
+#include "autograd.h"
 #include "addon.h"
 #include "errors.h"
 #include "tensor.h"
@@ -8,18 +11,47 @@
 namespace tb {
 namespace {
 
+// Held while zeroing, so a reader that finds the list empty knows no zeroing is still under way.
+std::mutex g_deferredMutex;
+std::vector<at::Tensor> g_deferredZero;
+
+// Defers zeroing a parameter's grad (a reference to its slot) if nothing else shares it.
+bool DeferZero(const at::Tensor& grad) {
+  std::lock_guard<std::mutex> lock(g_deferredMutex);
+  bool pending = false;
+  for (const at::Tensor& g : g_deferredZero) pending = pending || g.is_same(grad);
+  if (grad.use_count() != (pending ? 2 : 1) || grad.storage().use_count() != 1) return false;
+  if (!pending) g_deferredZero.push_back(grad);
+  return true;
+}
+
+}  // namespace
+
+void ZeroDeferredGrads() {
+  std::lock_guard<std::mutex> lock(g_deferredMutex);
+  for (at::Tensor& g : g_deferredZero) {
+    // Only this list holds it: the parameter's grad was replaced or dropped since zeroGrad.
+    if (g.use_count() > 1) g.zero_();
+  }
+  g_deferredZero.clear();
+}
+
+namespace {
+
 // backward(loss, gradient | undefined, retainGraph)
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   at::Tensor loss = ArgTensor(info, 0);
   c10::optional<at::Tensor> gradient = ArgOptTensor(info, 1);
   bool retainGraph = ArgBool(info, 2);
   return RunAsyncVoid(info.Env(), true, [loss, gradient, retainGraph]() {
+    ZeroDeferredGrads();
     loss.backward(gradient.value_or(at::Tensor()), retainGraph);
   });
 }
 
 Napi::Value Grad(const Napi::CallbackInfo& info) {
   at::Tensor t = ArgTensor(info, 0);
+  Guarded(info.Env(), [] { ZeroDeferredGrads(); });
   return TensorHandle::New(info.Env(), t.grad());
 }
 
@@ -39,6 +71,8 @@ Napi::Value HasGrad(const Napi::CallbackInfo& info) {
 }
 
 // zeroGrad(params, setToNone): Optimizer.zero_grad's semantics (grad is detached, then zeroed).
+// A gradient only its parameter references is zeroed later, by ZeroDeferredGrads; one that a
+// handle or view also shares is zeroed now, since its holder may read it at once.
 void ZeroGrad(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
   bool setToNone = ArgBool(info, 1);
@@ -51,7 +85,7 @@ void ZeroGrad(const Napi::CallbackInfo& info) {
       } else {
         if (g.grad_fn()) g = g.detach();
         else g.requires_grad_(false);
-        g.zero_();
+        if (!DeferZero(g)) g.zero_();
       }
     }
   });

@@ -1,9 +1,12 @@
 #include "tensor.h"
 #include <c10/core/GradMode.h>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include "addon.h"
+#include "autograd.h"
 #include "errors.h"
 #include "worker.h"
 
@@ -54,6 +57,56 @@ MemoryCounts LiveMemory() {
   return {r.handles, r.bytes};
 }
 
+// ---- deferred frees ------------------------------------------------------------------------
+namespace {
+// Dropping the last reference to a large storage returns its pages to the OS, and dropping a
+// graph frees its saved activations: milliseconds per hundred MB, too long for the JS thread,
+// so those last references are dropped on a background thread instead.
+class Reaper {
+ public:
+  void Give(at::Tensor t) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(std::move(t));
+    }
+    ready_.notify_one();
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      std::vector<at::Tensor> batch;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [&] { return !queue_.empty(); });
+        batch.swap(queue_);
+      }
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::vector<at::Tensor> queue_;
+  std::thread thread_{[this] { Run(); }};
+};
+
+// Never destroyed: process exit must neither join the thread nor free tensors after libtorch.
+Reaper& reaper() {
+  static Reaper* r = new Reaper();
+  return *r;
+}
+
+bool FreeingIsSlow(const at::Tensor& t) {
+  if (!t.defined() || t.use_count() != 1) return false;
+  if (t.grad_fn() || t.grad().defined()) return true;
+  return t.has_storage() && t.storage().use_count() == 1 && t.storage().nbytes() >= (1 << 20);
+}
+}  // namespace
+
+void DropReference(at::Tensor&& t) {
+  if (FreeingIsSlow(t)) reaper().Give(std::move(t));
+  t = at::Tensor();
+}
+
 // ---- handle --------------------------------------------------------------------------------
 void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "TensorHandle", {});
@@ -77,7 +130,7 @@ void TensorHandle::Release() {
   if (!live_) return;
   live_ = false;
   int64_t change = Track(tensor_, -1);
-  tensor_ = at::Tensor();
+  DropReference(std::move(tensor_));
   if (change && env_) Napi::MemoryManagement::AdjustExternalMemory(Napi::Env(env_), change);
 }
 
@@ -488,6 +541,7 @@ Napi::Value MoveData(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
   at::Device device = ArgDevice(info, 1);
   return RunAsyncVoid(info.Env(), false, [params, device]() {
+    ZeroDeferredGrads();
     for (const at::Tensor& p : params) {
       at::Tensor target = p;
       target.set_data(p.detach().to(device));

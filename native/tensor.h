@@ -45,6 +45,10 @@ at::Device ArgDevice(const Napi::CallbackInfo& info, size_t i);
 std::string DtypeName(at::ScalarType type);
 Napi::Array TensorArray(Napi::Env env, const std::vector<at::Tensor>& tensors);
 
+// Drops a reference now; if it was the last one to large memory, a graph or a gradient, the
+// freeing happens on a background thread, away from the JS thread.
+void DropReference(at::Tensor&& t);
+
 // Live handles and the bytes of the distinct storages they keep alive.
 struct MemoryCounts {
   int64_t tensors;

@@ -50,9 +50,13 @@ export function checkDevice(where: string, param: string, device: unknown): stri
   return 'cpu';
 }
 
+let cachedBuildInfo: ReturnType<typeof native.buildInfo> | undefined;
+
 /** Library metadata: libtorch version and threading backend. */
 export function buildInfo(): { torchVersion: string; cudaAvailable: boolean; parallelInfo: string } {
-  const b = native.buildInfo();
+  // at::get_parallel_info() takes milliseconds and never changes: ask once.
+  cachedBuildInfo ??= native.buildInfo();
+  const b = cachedBuildInfo;
   return { torchVersion: b.torchVersion, cudaAvailable: b.cudaCompiled, parallelInfo: b.parallelInfo };
 }
 

@@ -17,6 +17,32 @@ test('gradients accumulate across backward() until zeroGrad()', async () => {
   assert.deepEqual(Array.from(w.grad.toArray()), [1, 10]);
 });
 
+test('zeroGrad leaves unshared gradients to be zeroed by their next reader, with the same results', async () => {
+  const w = tensor([2, -3], { requiresGrad: true });
+  const x = tensor([1, 10]);
+  const opt = new optim.Adam([w], { lr: 0.1 });
+  await w.mul(x).sum().backward(); // no handle to w.grad exists: zeroGrad below defers
+  opt.zeroGrad();
+  await w.mul(x).sum().backward();
+  const g = w.grad;
+  assert.deepEqual(Array.from(g.toArray()), [1, 10]);
+  g.dispose();
+  await opt.step(); // Adam's first step moves each weight by lr * sign(grad)
+  opt.zeroGrad();
+  opt.zeroGrad(); // twice before a reader: still one zeroing
+  const before = Array.from(w.toArray());
+  await opt.step(); // a zero gradient: momentum alone moves it by 0.1*0.47368/0.70693 = 0.0670
+  const moved = Array.from(w.toArray()).map((v, i) => before[i] - v);
+  moved.forEach((d) => assert.ok(Math.abs(d - 0.0670) < 1e-3, `moved ${d}`));
+  const held = w.grad; // a handle to the gradient sees zeroGrad at once
+  await w.mul(x).sum().backward();
+  opt.zeroGrad();
+  assert.deepEqual(Array.from(held.toArray()), [0, 0]);
+  await w.mul(x).sum().backward();
+  opt.zeroGrad({ setToNone: true });
+  assert.equal(w.grad, null);
+});
+
 test('noGrad disables history for sync and async work, wherever it runs', async () => {
   const lin = new nn.Linear(3, 2);
   const x = rand([1, 3]);

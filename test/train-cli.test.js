@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
-const { io, training } = require('torchbridge');
+const { io, training, scope, Tensor } = require('torchbridge');
 const { havePyTorch, PYTHON, tmpDir } = require('./helpers/reference');
 
 const DIST = path.join(__dirname, '..', 'dist');
@@ -28,6 +28,12 @@ test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 function run(script, args, opts = {}) {
   const r = spawnSync(process.execPath, [path.join(DIST, script), ...args], { cwd: opts.cwd ?? dir, env, encoding: 'utf8', timeout: 600000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function disposeAll(value) {
+  if (value instanceof Tensor) value.dispose();
+  else if (value instanceof Map) for (const v of value.values()) disposeAll(v);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) disposeAll(v);
 }
 
 const jsonLines = (s) => s.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
@@ -127,7 +133,8 @@ test('Ctrl-C and SIGTERM write a resumable checkpoint; resuming is bitwise the u
   const a = await io.load(path.join(dir, 'full', 'last.ckpt'));
   const b = await io.load(ckpt);
   assert.deepEqual([...b.model.keys()], [...a.model.keys()]);
-  for (const [k, v] of a.model) assert.deepEqual(b.model.get(k).toArray(), v.toArray(), k);
+  for (const [k, v] of a.model) assert.equal(scope(() => v.eq(b.model.get(k)).sum().item()), v.numel(), k);
+  for (const ck of [saved, a, b]) disposeAll(ck); // 3 x 0.7 GB: not left for a GC during the next test
   const strip = (file) => fs.readFileSync(file, 'utf8').trim().split('\n').map(JSON.parse).map(({ seconds, ...m }) => m);
   assert.deepEqual(strip(path.join(dir, 'cut', 'metrics.jsonl')), strip(path.join(dir, 'full', 'metrics.jsonl')));
 });
@@ -229,17 +236,21 @@ test('train() as a library: typed progress events, the event loop keeps ticking,
   const data = await syntheticData();
   const controller = new AbortController();
   const steps = [];
+  const stepTimes = [performance.now()];
   let maxGap = 0;
   let last = performance.now();
   const timer = setInterval(() => { const now = performance.now(); maxGap = Math.max(maxGap, now - last); last = now; }, 10);
   const result = await training.train({ data, out: path.join(dir, 'lib'), weights: 'none', epochs: 3, imageSize: 64, seed: 1 }, {
-    onStep: (e) => { steps.push(e); if (steps.length === 2) controller.abort(); },
+    onStep: (e) => { steps.push(e); stepTimes.push(performance.now()); if (steps.length === 2) controller.abort(); },
     signal: controller.signal,
   });
   clearInterval(timer);
+  const secondStepMs = stepTimes[2] - stepTimes[1];
   assert.equal(result.interrupted, true);
   assert.equal(steps.length, 2);
   assert.deepEqual(Object.keys(steps[0]).sort(), ['epoch', 'loss', 'lr', 'step', 'steps']);
   assert.ok(fs.existsSync(path.join(dir, 'lib', 'last.ckpt')));
-  assert.ok(maxGap < 250, `largest event-loop gap ${maxGap.toFixed(0)} ms`);
+  // Work done on the JS thread would stall the timer for a whole step; a slower machine slows both.
+  assert.ok(maxGap < secondStepMs / 2, `largest event-loop gap ${maxGap.toFixed(0)} ms, one training step ${secondStepMs.toFixed(0)} ms`);
+  console.log(`# largest event-loop gap ${maxGap.toFixed(0)} ms during train(); one step ${secondStepMs.toFixed(0)} ms`);
 });

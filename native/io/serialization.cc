@@ -73,8 +73,9 @@ Napi::Value TensorsFromBytes(const Napi::CallbackInfo& info) {
 
 // tensorBytes(handles): each tensor's elements in C order as an external ArrayBuffer. A contiguous
 // CPU tensor is not copied: the buffer keeps its storage alive (the caller must not modify it
-// meanwhile; io.save holds it as read). Freeing a copy of AlexNet and its Adam state (~0.7 GB)
-// in a GC finalizer stalled the event loop ~200 ms.
+// meanwhile; io.save holds it as read). The finalizer leaves the freeing of large storages to a
+// background thread: freeing AlexNet and its Adam state (~0.7 GB) in a GC finalizer stalled the
+// event loop ~200 ms.
 Napi::Value TensorBytes(const Napi::CallbackInfo& info) {
   auto tensors = ArgTensorList(info, 0);
   using Result = std::vector<at::Tensor>;
@@ -95,7 +96,10 @@ Napi::Value TensorBytes(const Napi::CallbackInfo& info) {
           }
           auto* owner = new at::Tensor(copies[i]);
           Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(
-              env, owner->data_ptr(), n, [](Napi::Env, void*, at::Tensor* t) { delete t; }, owner);
+              env, owner->data_ptr(), n, [](Napi::Env, void*, at::Tensor* t) {
+                DropReference(std::move(*t));
+                delete t;
+              }, owner);
           arr.Set(i, buf);
         }
         return arr;

@@ -2,6 +2,7 @@
 // op for op, so that the result is bitwise Python's. TS owns the state tensors and step counts.
 #include <ATen/ATen.h>
 #include <cmath>
+#include "../autograd.h"
 #include "../addon.h"
 #include "../tensor.h"
 #include "../worker.h"
@@ -56,6 +57,7 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   return RunAsync<Result>(
       info.Env(), false,
       [=]() mutable {
+        ZeroDeferredGrads();
         Result created(3 * n);
         auto ensure = [&](at::Tensor& state, size_t i, size_t slot) {
           if (state.defined()) return;

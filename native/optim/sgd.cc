@@ -1,6 +1,7 @@
 // The native side of src/optim/sgd.ts: torch.optim.SGD's single-tensor step (PyTorch 1.13),
 // op for op. Resolves with the momentum buffers created on this step (undefined elsewhere).
 #include <ATen/ATen.h>
+#include "../autograd.h"
 #include "../addon.h"
 #include "../tensor.h"
 #include "../worker.h"
@@ -27,6 +28,7 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   return RunAsync<Result>(
       info.Env(), false,
       [=]() mutable {
+        ZeroDeferredGrads();
         Result created(params.size());
         for (size_t i = 0; i < params.size(); i++) {
           at::Tensor param = params[i];
