@@ -13,7 +13,8 @@
         "native/optim/sgd.cc",
         "native/optim/lr_scheduler.cc",
         "native/io/serialization.cc",
-        "native/data/dataloader.cc"
+        "native/data/dataloader.cc",
+        "native/data/transforms.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -22,7 +23,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-ffp-contract=off",
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-ffp-contract=off", "-fno-math-errno",
                     "<!@(node scripts/find-libtorch.js --cflags)"],
       "libraries": ["<!@(node scripts/find-libtorch.js --libs)"]
     }

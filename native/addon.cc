@@ -15,6 +15,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterLrScheduler(env, exports);
   RegisterSerialization(env, exports);
   RegisterDataLoader(env, exports);
+  RegisterTransforms(env, exports);
   return exports;
 }
 

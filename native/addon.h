@@ -21,5 +21,6 @@ void RegisterSgd(Napi::Env env, Napi::Object exports);
 void RegisterLrScheduler(Napi::Env env, Napi::Object exports);
 void RegisterSerialization(Napi::Env env, Napi::Object exports);
 void RegisterDataLoader(Napi::Env env, Napi::Object exports);
+void RegisterTransforms(Napi::Env env, Napi::Object exports);
 
 }  // namespace tb

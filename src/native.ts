@@ -64,8 +64,8 @@ export interface NativeAddon {
   softmax(x: H, dim: number, log: boolean, grad: boolean): Promise<H>;
   crossEntropy(input: H, target: H, weight: OptH, reduction: string, ignoreIndex: number, labelSmoothing: number, grad: boolean): Promise<H>;
   // optim/*.cc
-  adamStep(params: H[], expAvgs: OptH[], expAvgSqs: OptH[], maxExpAvgSqs: OptH[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean): Promise<OptH[]>;
-  sgdStep(params: H[], buffers: OptH[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean): Promise<OptH[]>;
+  adamStep(params: H[], expAvgs: OptH[], expAvgSqs: OptH[], maxExpAvgSqs: OptH[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean, fused: boolean): Promise<OptH[]>;
+  sgdStep(params: H[], buffers: OptH[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean, fused: boolean): Promise<OptH[]>;
   // io/serialization.cc
   tensorsFromBytes(buffers: Uint8Array[], dtypes: NativeDtype[]): Promise<H[]>;
   tensorBytes(tensors: H[]): Promise<ArrayBuffer[]>;
@@ -75,6 +75,7 @@ export interface NativeAddon {
   asStrided(storage: H, size: number[], stride: number[], offset: number): H;
   // data/dataloader.cc
   imagesToBatch(images: Uint8Array[], height: number, width: number, flips: boolean[], mean: number[] | null, std: number[] | null, batched: boolean): Promise<H>;
+  resample(pixels: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Promise<Buffer>;
   cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
 }
 

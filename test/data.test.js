@@ -7,7 +7,7 @@ const path = require('path');
 const zlib = require('zlib');
 const sharp = require('sharp');
 const { data, TorchError } = require('torchbridge');
-const { tmpDir } = require('./helpers/reference');
+const { havePyTorch, reference, tmpDir } = require('./helpers/reference');
 
 const tf = data.transforms;
 let root;
@@ -136,6 +136,35 @@ test('resize, centerCrop, randomResizedCrop, flip and normalize follow torchvisi
   assert.throws(() => tf.compose([tf.normalize([0, 0, 0], [1, 1, 1])]), /after toTensor/);
   assert.throws(() => tf.resize(-1), { code: 'INVALID_ARGUMENT' });
   assert.throws(() => tf.normalize([0, 0], [1, 1, 1]), { code: 'INVALID_ARGUMENT' });
+});
+
+test('resampling equals PIL byte for byte: upscaling, downscaling and both at once', { skip: !havePyTorch() && 'Debian python3-torchvision not installed' }, async () => {
+  const dir = path.join(root, '..', 'resample');
+  fs.mkdirSync(path.join(dir, 'x'), { recursive: true });
+  const file = path.join(dir, 'x', 'noise.png');
+  const pixels = Buffer.alloc(157 * 93 * 3);
+  for (let i = 0, s = 7; i < pixels.length; i++) pixels[i] = (s = (s * 48271) % 2147483647) & 255;
+  await sharp(pixels, { raw: { width: 157, height: 93, channels: 3 } }).png().toFile(file);
+  const cases = [
+    [['centerCrop', [40, 30]], ['resize', [224, 224]]], // both axes grow
+    [['centerCrop', [90, 150]], ['resize', [64, 300]]], // one shrinks, one grows
+    [['resize', 61]], // both shrink, RandomResizedCrop's and Resize's usual case
+    [['resize', [93, 80]]], // one axis only
+  ];
+  const theirs = reference('transform_pixels', { file, cases });
+  for (const [i, steps] of cases.entries()) {
+    const ds = await data.ImageFolder.create(dir, { transform: tf.compose([...steps.map(([name, size]) => tf[name](size)), tf.toTensor()]) });
+    const { input } = await ds.get(0);
+    const [, h, w] = input.shape;
+    assert.deepEqual([h, w], theirs[i].size);
+    const ours = input.toArray();
+    let differing = 0;
+    for (let k = 0; k < h * w * 3; k++) {
+      const [y, x, c] = [Math.floor(k / (w * 3)), Math.floor(k / 3) % w, k % 3];
+      if (Math.round(ours[c * h * w + y * w + x] * 255) !== theirs[i].pixels[k]) differing++;
+    }
+    assert.equal(differing, 0, `${JSON.stringify(steps)}: ${differing} of ${h * w * 3} values differ from PIL's`);
+  }
 });
 
 test('DataLoader: batches, int64 targets, seeded shuffling and random transforms whatever the concurrency', async () => {

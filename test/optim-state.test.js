@@ -91,3 +91,31 @@ test('parameters without a gradient are skipped, as in PyTorch', async () => {
   assert.deepEqual(Array.from(unused.toArray()), [1]);
   assert.notDeepEqual(Array.from(used.toArray()), [1]);
 });
+
+test('fused Adam and SGD agree with the default path after 100 steps (1e-6 relative), state_dict included', async () => {
+  const x = rand([32, 20]);
+  const y = tensor(Array.from({ length: 32 }, (_, i) => (i * 7) % 5), { dtype: 'int64' });
+  const cases = [
+    [optim.Adam, { lr: 1e-3, weightDecay: 1e-2 }],
+    [optim.Adam, { lr: 1e-3, amsgrad: true, maximize: true }],
+    [optim.SGD, { lr: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-3 }],
+    [optim.SGD, { lr: 0.05, momentum: 0.9, nesterov: true }],
+    [optim.SGD, { lr: 0.05 }],
+  ];
+  for (const [Opt, opts] of cases) {
+    const runs = [];
+    for (const fused of [false, true]) {
+      manualSeed(0);
+      const model = new nn.Sequential(new nn.Linear(20, 64), new nn.ReLU(), new nn.Linear(64, 5));
+      const opt = new Opt(model.parameters(), { ...opts, fused });
+      await train(model, opt, { step() {} }, x, y, 100);
+      const sd = opt.stateDict();
+      assert.equal(sd.param_groups[0].fused ?? false, fused);
+      runs.push(model.parameters().flatMap((p) => Array.from(p.toArray())));
+    }
+    const [plain, fused] = runs;
+    let worst = 0;
+    plain.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - fused[i]) / Math.max(Math.abs(v), 1e-6)); });
+    assert.ok(worst <= 1e-6, `${Opt.name} ${JSON.stringify(opts)}: largest relative difference ${worst}`);
+  }
+});

@@ -43,7 +43,7 @@ test('--help documents every option with its default; bad options exit non-zero 
   const help = run('train.js', ['--help']);
   assert.equal(help.status, 0);
   for (const opt of ['--data', '--weights', '--head', '--recipe', '--epochs', '--batch-size', '--lr', '--optimizer', '--momentum', '--weight-decay',
-    '--scheduler', '--t-max', '--freeze-features', '--device', '--threads', '--seed', '--out', '--resume', '--eval-every', '--skip-bad-images', '--json']) {
+    '--scheduler', '--t-max', '--freeze-features', '--exact', '--device', '--threads', '--seed', '--out', '--resume', '--eval-every', '--skip-bad-images', '--json']) {
     assert.ok(help.stdout.includes(opt), `--help mentions ${opt}`);
   }
   assert.match(help.stdout, /\[default: "finetune"\]/);

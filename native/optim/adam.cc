@@ -1,8 +1,11 @@
 // The native side of src/optim/adam.ts: torch.optim.Adam's single-tensor step (PyTorch 1.13),
 // op for op, so that the result is bitwise Python's. TS owns the state tensors and step counts.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
 #include <cmath>
 #include "../autograd.h"
+#include "fused.h"
 #include "../addon.h"
 #include "../tensor.h"
 #include "../worker.h"
@@ -36,8 +39,51 @@ void AdamUpdate(const at::Tensor& paramIn, at::Tensor& expAvg, at::Tensor& expAv
   param.addcdiv_(expAvg, denom, -stepSize);
 }
 
+// The fused path (`fused: true`): one pass per tensor that reads p, g, m, v and writes p, m, v,
+// split across the intra-op threads; the op-by-op path above makes about eight passes. Same
+// formulas in float, so results differ from PyTorch's only in rounding.
+bool Fusable(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& expAvg, const at::Tensor& expAvgSq,
+             const at::Tensor* maxExpAvgSq) {
+  auto ok = [&](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous(); };
+  return ok(param) && ok(grad) && ok(expAvg) && ok(expAvgSq) && (!maxExpAvgSq || ok(*maxExpAvgSq));
+}
+
+struct FusedAdam {
+  float *p, *m, *v, *vmax;
+  const float* g;
+  float beta1, beta2, oneMinusBeta1, oneMinusBeta2, weightDecay, eps, negStepSize, biasCorrection2Sqrt;
+  bool maximize;
+
+  // AdamUpdate's ops, element by element. add(alpha) is a MulAdd in ATen's source, and addcmul's
+  // `self + value * t1 * t2` became one in its AVX2 build (GCC contracts it); addcdiv divides.
+  template <bool kFma>
+  __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
+    for (int64_t i = begin; i < end; i++) {
+      float grad = maximize ? -g[i] : g[i];
+      if (weightDecay != 0) grad = MulAdd<kFma>(p[i], weightDecay, grad);
+      float mi = MulAdd<kFma>(grad, oneMinusBeta1, m[i] * beta1);
+      float vi = MulAdd<kFma>(oneMinusBeta2 * grad, grad, v[i] * beta2);
+      m[i] = mi;
+      v[i] = vi;
+      if (vmax) vi = vmax[i] = std::max(vmax[i], vi);
+      p[i] = p[i] + negStepSize * mi / (std::sqrt(vi) / biasCorrection2Sqrt + eps);
+    }
+  }
+};
+
+void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& expAvgSq, at::Tensor* maxExpAvgSq,
+                     double step, const AdamHyper& h) {
+  FusedAdam k{param.data_ptr<float>(), expAvg.data_ptr<float>(), expAvgSq.data_ptr<float>(),
+              maxExpAvgSq ? maxExpAvgSq->data_ptr<float>() : nullptr, param.grad().data_ptr<float>(),
+              static_cast<float>(h.beta1), static_cast<float>(h.beta2), static_cast<float>(1 - h.beta1),
+              static_cast<float>(1 - h.beta2), static_cast<float>(h.weightDecay), static_cast<float>(h.eps),
+              static_cast<float>(-(h.lr / (1 - std::pow(h.beta1, step)))),
+              static_cast<float>(std::sqrt(1 - std::pow(h.beta2, step))), h.maximize};
+  ParallelElementwise(param.numel(), k);
+}
+
 // adamStep(params, expAvgs, expAvgSqs, maxExpAvgSqs, steps, lr, beta1, beta2, eps, weightDecay,
-//          amsgrad, maximize): every param here has a gradient; steps are already incremented.
+//          amsgrad, maximize, fused): every param here has a gradient; steps are already incremented.
 // Missing state (undefined) is created here as zeros, off the JS thread (first-touching 0.5 GB
 // of AlexNet state takes about a second), and returned as [expAvg, expAvgSq, maxExpAvgSq] per
 // param, undefined where the state already existed.
@@ -49,6 +95,7 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   auto steps = ArgDoubleList(info, 4);
   AdamHyper h{ArgDouble(info, 5), ArgDouble(info, 6), ArgDouble(info, 7), ArgDouble(info, 8),
               ArgDouble(info, 9), ArgBool(info, 10), ArgBool(info, 11)};
+  bool fused = ArgBool(info, 12);
   size_t n = params.size();
   if (expAvgs.size() != n || expAvgSqs.size() != n || steps.size() != n || maxExpAvgSqs.size() != n) {
     throw Napi::TypeError::New(info.Env(), "adamStep: state lists differ in length from params");
@@ -68,7 +115,12 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
           ensure(expAvgs[i], i, 0);
           ensure(expAvgSqs[i], i, 1);
           if (h.amsgrad) ensure(maxExpAvgSqs[i], i, 2);
-          AdamUpdate(params[i], expAvgs[i], expAvgSqs[i], h.amsgrad ? &maxExpAvgSqs[i] : nullptr, steps[i], h);
+          at::Tensor* maxSq = h.amsgrad ? &maxExpAvgSqs[i] : nullptr;
+          if (fused && Fusable(params[i], params[i].grad(), expAvgs[i], expAvgSqs[i], maxSq)) {
+            FusedAdamUpdate(params[i], expAvgs[i], expAvgSqs[i], maxSq, steps[i], h);
+          } else {
+            AdamUpdate(params[i], expAvgs[i], expAvgSqs[i], maxSq, steps[i], h);
+          }
         }
         return created;
       },

@@ -1,7 +1,9 @@
 // The native side of src/optim/sgd.ts: torch.optim.SGD's single-tensor step (PyTorch 1.13),
 // op for op. Resolves with the momentum buffers created on this step (undefined elsewhere).
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include "../autograd.h"
+#include "fused.h"
 #include "../addon.h"
 #include "../tensor.h"
 #include "../worker.h"
@@ -14,13 +16,70 @@ struct SgdHyper {
   bool nesterov, maximize;
 };
 
+// One parameter, op for op as PyTorch; returns the momentum buffer if it was created here.
+at::Tensor SgdUpdate(const at::Tensor& param, at::Tensor buf, const SgdHyper& h) {
+  at::Tensor created;
+  at::Tensor d_p = h.maximize ? param.grad().neg() : param.grad();
+  if (h.weightDecay != 0) d_p = d_p.add(param, h.weightDecay);
+  if (h.momentum != 0) {
+    if (!buf.defined()) {
+      buf = created = d_p.clone().detach();
+    } else {
+      buf.mul_(h.momentum).add_(d_p, 1 - h.dampening);
+    }
+    d_p = h.nesterov ? d_p.add(buf, h.momentum) : buf;
+  }
+  at::Tensor(param).add_(d_p, -h.lr);
+  return created;
+}
+
+// The fused path (`fused: true`): one multithreaded pass over p, g and the buffer, same formulas
+// in float.
+bool Fusable(const at::Tensor& param, const at::Tensor& buf) {
+  auto ok = [](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous(); };
+  return ok(param) && ok(param.grad()) && (!buf.defined() || ok(buf));
+}
+
+struct FusedSgd {
+  float *p, *buf;
+  const float* g;
+  float negLr, momentum, oneMinusDampening, weightDecay;
+  bool first, nesterov, maximize;
+
+  // SgdUpdate's ops, element by element; each add(alpha) is a MulAdd.
+  template <bool kFma>
+  __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
+    for (int64_t i = begin; i < end; i++) {
+      float d = maximize ? -g[i] : g[i];
+      if (weightDecay != 0) d = MulAdd<kFma>(p[i], weightDecay, d);
+      if (buf) {
+        float b = first ? d : MulAdd<kFma>(d, oneMinusDampening, buf[i] * momentum);
+        buf[i] = b;
+        d = nesterov ? MulAdd<kFma>(b, momentum, d) : b;
+      }
+      p[i] = MulAdd<kFma>(d, negLr, p[i]);
+    }
+  }
+};
+
+at::Tensor FusedSgdUpdate(const at::Tensor& param, at::Tensor buf, const SgdHyper& h) {
+  at::Tensor created;
+  if (h.momentum != 0 && !buf.defined()) buf = created = at::empty_like(param, at::MemoryFormat::Contiguous);
+  FusedSgd k{param.data_ptr<float>(), buf.defined() ? buf.data_ptr<float>() : nullptr, param.grad().data_ptr<float>(),
+             static_cast<float>(-h.lr), static_cast<float>(h.momentum), static_cast<float>(1 - h.dampening),
+             static_cast<float>(h.weightDecay), created.defined(), h.nesterov, h.maximize};
+  ParallelElementwise(param.numel(), k);
+  return created;
+}
+
 // sgdStep(params, buffers (handle | undefined), lr, momentum, dampening, weightDecay, nesterov,
-//         maximize)
+//         maximize, fused)
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
   auto buffers = ArgTensorList(info, 1, true);
   SgdHyper h{ArgDouble(info, 2), ArgDouble(info, 3), ArgDouble(info, 4), ArgDouble(info, 5),
              ArgBool(info, 6), ArgBool(info, 7)};
+  bool fused = ArgBool(info, 8);
   if (buffers.size() != params.size()) {
     throw Napi::TypeError::New(info.Env(), "sgdStep: buffers differ in length from params");
   }
@@ -31,20 +90,8 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
         ZeroDeferredGrads();
         Result created(params.size());
         for (size_t i = 0; i < params.size(); i++) {
-          at::Tensor param = params[i];
-          at::Tensor d_p = h.maximize ? param.grad().neg() : param.grad();
-          if (h.weightDecay != 0) d_p = d_p.add(param, h.weightDecay);
-          if (h.momentum != 0) {
-            at::Tensor buf = buffers[i];
-            if (!buf.defined()) {
-              buf = d_p.clone().detach();
-              created[i] = buf;
-            } else {
-              buf.mul_(h.momentum).add_(d_p, 1 - h.dampening);
-            }
-            d_p = h.nesterov ? d_p.add(buf, h.momentum) : buf;
-          }
-          param.add_(d_p, -h.lr);
+          created[i] = fused && Fusable(params[i], buffers[i]) ? FusedSgdUpdate(params[i], buffers[i], h)
+                                                               : SgdUpdate(params[i], buffers[i], h);
         }
         return created;
       },

@@ -4,6 +4,7 @@
 import sharp = require('sharp');
 import { TorchError } from '../errors';
 import { finite, int, intTuple, invalid } from '../arguments';
+import { native } from '../native';
 
 sharp.concurrency(1); // parallelism comes from decoding several images at once
 sharp.cache(false);
@@ -328,7 +329,14 @@ export async function render(source: string | RawImage, plan: ImagePlan, opts: D
   for (const seg of segs) {
     let p = open(input);
     if (seg.pre) p = p.extract({ left: seg.pre.left, top: seg.pre.top, width: seg.pre.width, height: seg.pre.height });
-    if (seg.resize) p = p.resize(seg.resize.width, seg.resize.height, { fit: 'fill', kernel: 'linear' });
+    if (seg.resize) {
+      // Decode and crop with sharp, resample natively with PIL's arithmetic, then go on.
+      const decoded = await run(toRgb(p));
+      const { width, height } = seg.resize;
+      input = { data: await native.resample(decoded.data, decoded.width, decoded.height, width, height), width, height };
+      if (!seg.post && !seg.pad) continue;
+      p = open(input);
+    }
     if (seg.post) p = p.extract({ left: seg.post.left, top: seg.post.top, width: seg.post.width, height: seg.post.height });
     if (seg.pad) p = p.extend({ ...seg.pad, background: { r: 0, g: 0, b: 0 } });
     input = await run(toRgb(p));

@@ -10,6 +10,10 @@ export interface AdamOptions {
   weightDecay: number;
   amsgrad: boolean;
   maximize: boolean;
+  /** One multithreaded native pass per parameter instead of PyTorch's op-by-op arithmetic: several
+   * times less memory traffic, equal to the default path up to float rounding (PyTorch 2.x has the
+   * same flag). CPU float32 contiguous tensors only; others take the default path. */
+  fused: boolean;
 }
 
 interface AdamState {
@@ -19,10 +23,10 @@ interface AdamState {
   maxExpAvgSq?: Tensor;
 }
 
-/** torch.optim.Adam (L2 weight decay added to the gradient), bitwise PyTorch 1.13's CPU results. */
+/** torch.optim.Adam (L2 weight decay added to the gradient), bitwise PyTorch 1.13's CPU results unless `fused`. */
 export class Adam extends Optimizer<AdamOptions, AdamState> {
   constructor(params: Iterable<Tensor> | ParamGroupInput<AdamOptions>[], opts: Partial<AdamOptions> = {}) {
-    super('optim.Adam', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, ...opts });
+    super('optim.Adam', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, fused: false, ...opts });
   }
 
   protected validateOptions(o: AdamOptions): AdamOptions {
@@ -36,18 +40,19 @@ export class Adam extends Optimizer<AdamOptions, AdamState> {
     if (o.betas[0] === 1 || o.betas[1] === 1) throw invalid(w, 'betas', 'numbers in [0, 1)', o.betas);
     bool(w, 'amsgrad', o.amsgrad);
     bool(w, 'maximize', o.maximize);
-    return { lr: o.lr, betas: [o.betas[0], o.betas[1]], eps: o.eps, weightDecay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize };
+    bool(w, 'fused', o.fused);
+    return { lr: o.lr, betas: [o.betas[0], o.betas[1]], eps: o.eps, weightDecay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize, fused: o.fused };
   }
 
   protected groupToPython(g: ParamGroup<AdamOptions>): Record<string, unknown> {
     return {
       lr: g.lr, betas: [...g.betas], eps: g.eps, weight_decay: g.weightDecay, amsgrad: g.amsgrad, maximize: g.maximize,
-      foreach: null, capturable: false, differentiable: false, fused: false,
+      foreach: null, capturable: false, differentiable: false, fused: g.fused,
     };
   }
 
   protected groupFromPython(g: Record<string, unknown>): Partial<AdamOptions> {
-    return { lr: g.lr, betas: g.betas, eps: g.eps, weightDecay: g.weight_decay, amsgrad: g.amsgrad, maximize: g.maximize ?? false } as Partial<AdamOptions>;
+    return { lr: g.lr, betas: g.betas, eps: g.eps, weightDecay: g.weight_decay, amsgrad: g.amsgrad, maximize: g.maximize ?? false, fused: g.fused ?? false } as Partial<AdamOptions>;
   }
 
   protected stateToPython(s: AdamState): Record<string, Tensor | number> {
@@ -81,7 +86,7 @@ export class Adam extends Optimizer<AdamOptions, AdamState> {
     ] as const;
     const created = await track(w, [], [...params, ...existing], () => native.adamStep(
       handles[0] as TensorHandle[], handles[1], handles[2], handles[3],
-      steps, g.lr, g.betas[0], g.betas[1], g.eps, g.weightDecay, g.amsgrad, g.maximize,
+      steps, g.lr, g.betas[0], g.betas[1], g.eps, g.weightDecay, g.amsgrad, g.maximize, g.fused,
     ));
     const owned = (h: TensorHandle | undefined) => (h ? Tensor._wrap(h, true) : undefined);
     params.forEach((p, i) => {

@@ -11,6 +11,9 @@ export interface SGDOptions {
   weightDecay: number;
   nesterov: boolean;
   maximize: boolean;
+  /** One multithreaded native pass per parameter, equal to the default path up to float rounding.
+   * CPU float32 contiguous tensors only; others take the default path. */
+  fused: boolean;
 }
 
 interface SGDState {
@@ -20,7 +23,7 @@ interface SGDState {
 /** torch.optim.SGD with momentum, dampening, weight decay and Nesterov; `lr` is required, as in PyTorch 1.13. */
 export class SGD extends Optimizer<SGDOptions, SGDState> {
   constructor(params: Iterable<Tensor> | ParamGroupInput<SGDOptions>[], opts: Partial<SGDOptions> & { lr: number }) {
-    super('optim.SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...(opts ?? {}) } as SGDOptions);
+    super('optim.SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, fused: false, ...(opts ?? {}) } as SGDOptions);
   }
 
   protected validateOptions(o: SGDOptions): SGDOptions {
@@ -31,21 +34,22 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
     finite(w, 'weightDecay', o.weightDecay, 0);
     bool(w, 'nesterov', o.nesterov);
     bool(w, 'maximize', o.maximize);
+    bool(w, 'fused', o.fused);
     if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) {
       throw new TorchError(`${w}: Nesterov momentum requires a momentum and zero dampening`, 'INVALID_ARGUMENT');
     }
-    return { lr: o.lr, momentum: o.momentum, dampening: o.dampening, weightDecay: o.weightDecay, nesterov: o.nesterov, maximize: o.maximize };
+    return { lr: o.lr, momentum: o.momentum, dampening: o.dampening, weightDecay: o.weightDecay, nesterov: o.nesterov, maximize: o.maximize, fused: o.fused };
   }
 
   protected groupToPython(g: ParamGroup<SGDOptions>): Record<string, unknown> {
     return {
       lr: g.lr, momentum: g.momentum, dampening: g.dampening, weight_decay: g.weightDecay, nesterov: g.nesterov,
-      maximize: g.maximize, foreach: null, differentiable: false,
+      maximize: g.maximize, foreach: null, differentiable: false, ...(g.fused ? { fused: true } : {}),
     };
   }
 
   protected groupFromPython(g: Record<string, unknown>): Partial<SGDOptions> {
-    return { lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weight_decay, nesterov: g.nesterov, maximize: g.maximize ?? false } as Partial<SGDOptions>;
+    return { lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weight_decay, nesterov: g.nesterov, maximize: g.maximize ?? false, fused: g.fused ?? false } as Partial<SGDOptions>;
   }
 
   protected stateToPython(s: SGDState): Record<string, Tensor | number> {
@@ -63,7 +67,7 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
     const handles = params.map((p) => p._h(w, 'parameter'));
     const bufferHandles = buffers.map((b) => b?._h(w, 'momentum_buffer'));
     const created = await track(w, [], [...params, ...present], () => native.sgdStep(
-      handles, bufferHandles, g.lr, g.momentum, g.dampening, g.weightDecay, g.nesterov, g.maximize,
+      handles, bufferHandles, g.lr, g.momentum, g.dampening, g.weightDecay, g.nesterov, g.maximize, g.fused,
     ));
     created.forEach((h, i) => {
       if (h) this.state.set(params[i], { momentumBuffer: Tensor._wrap(h, true) });

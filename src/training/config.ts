@@ -25,6 +25,8 @@ export interface TrainConfig {
   /** Cosine period (default: the epochs) or StepLR step size. */
   tMax: number;
   freezeFeatures: boolean;
+  /** PyTorch's op-by-op optimizer arithmetic instead of the fused native step. */
+  exact: boolean;
   device: 'auto' | Device;
   threads: number;
   seed: number;
@@ -47,7 +49,7 @@ export interface RecipeDetails {
   zeroGradPerEpoch: boolean;
 }
 
-export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'device' | 'threads' | 'seed' | 'out' | 'resume' | 'evalEvery' | 'skipBadImages' | 'json' | 'imageSize'> & RecipeDetails> = {
+export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'device' | 'threads' | 'seed' | 'out' | 'resume' | 'evalEvery' | 'skipBadImages' | 'json' | 'imageSize' | 'exact'> & RecipeDetails> = {
   seed: {
     recipe: 'seed', head: 'append', epochs: 700, batchSize: 1, lr: 1e-8, optimizer: 'adam', momentum: 0, weightDecay: 0,
     scheduler: 'cosine', tMax: 50, freezeFeatures: false,
@@ -61,7 +63,7 @@ export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'dev
 };
 
 export const DEFAULTS = {
-  weights: 'DEFAULT', device: 'auto' as const, threads: 0, seed: 0, evalEvery: 1, skipBadImages: false, json: false, imageSize: 224,
+  weights: 'DEFAULT', device: 'auto' as const, threads: 0, seed: 0, evalEvery: 1, skipBadImages: false, json: false, imageSize: 224, exact: false,
 };
 
 /** Fills a partial config from its recipe and validates everything, naming the option at fault. */
@@ -92,6 +94,7 @@ export function resolveConfig(partial: Partial<TrainConfig> & { data: string; ou
   int(where, 'tMax', c.tMax, 0);
   if (c.tMax === 0) c.tMax = c.scheduler === 'step' ? Math.max(1, Math.floor(c.epochs / 3)) : c.epochs;
   bool(where, 'freezeFeatures', c.freezeFeatures);
+  bool(where, 'exact', c.exact);
   if (c.device !== 'auto') checkDevice(where, 'device', c.device);
   int(where, 'threads', c.threads, 0);
   int(where, 'seed', c.seed, 0);

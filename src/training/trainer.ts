@@ -226,8 +226,8 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   if (device !== 'cpu') await model.to(device as Device);
   const params = model.parameters().filter((p) => p.requiresGrad);
   const opt = c.optimizer === 'adam'
-    ? new optim.Adam(params, { lr: c.lr, weightDecay: c.weightDecay })
-    : new optim.SGD(params, { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
+    ? new optim.Adam(params, { lr: c.lr, weightDecay: c.weightDecay, fused: !c.exact })
+    : new optim.SGD(params, { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, fused: !c.exact });
   const scheduler = c.scheduler === 'cosine' ? new optim.lrScheduler.CosineAnnealingLR(opt, { tMax: c.tMax })
     : c.scheduler === 'step' ? new optim.lrScheduler.StepLR(opt, { stepSize: c.tMax, gamma: 0.1 }) : null;
   const criterion = new nn.CrossEntropyLoss();

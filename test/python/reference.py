@@ -182,6 +182,20 @@ def cmd_image_folder(spec):
     return {"classes": ds.classes, "class_to_idx": ds.class_to_idx, "samples": [[p, t] for p, t in ds.samples], "sizes": sizes}
 
 
+def cmd_transform_pixels(spec):
+    """PIL pixels (uint8, HWC) of an image after torchvision's centerCrop/resize steps."""
+    from PIL import Image
+    from torchvision import transforms
+    steps = {"centerCrop": transforms.CenterCrop, "resize": transforms.Resize}
+    out = []
+    for case in spec["cases"]:
+        img = Image.open(spec["file"]).convert("RGB")
+        for name, size in case:
+            img = steps[name](size)(img)
+        out.append({"size": [img.height, img.width], "pixels": list(img.tobytes())})
+    return out
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], json.loads(sys.argv[2])
     print(json.dumps(globals()["cmd_" + command](args)))

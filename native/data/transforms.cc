@@ -1,0 +1,136 @@
+// The native side of src/data/transforms.ts: PIL's antialiased bilinear resize of 8-bit RGB
+// (Pillow's Resample.c: separable passes, horizontal first, with 22-bit fixed-point weights), so
+// that Resize and RandomResizedCrop give torchvision's pixels. libvips' resize agreed when both
+// axes shrink but not when one grows (mean difference 0.01-0.04 on [0, 1]).
+#include <cmath>
+#include <memory>
+#include <vector>
+#include "../addon.h"
+#include "../tensor.h"
+#include "../worker.h"
+
+namespace tb {
+namespace {
+
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+// Per output index: the first input index, the tap count and the fixed-point weights.
+struct Taps {
+  int ksize = 0;
+  std::vector<int> first, count;
+  std::vector<int32_t> weights;  // ksize per output index
+};
+
+Taps Coefficients(int inSize, int outSize) {
+  const double scale = static_cast<double>(inSize) / outSize;
+  const double filterScale = scale < 1.0 ? 1.0 : scale;
+  const double support = 1.0 * filterScale;  // the bilinear (triangle) filter's support is 1
+  Taps t;
+  t.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  t.first.resize(outSize);
+  t.count.resize(outSize);
+  t.weights.assign(static_cast<size_t>(outSize) * t.ksize, 0);
+  const double inverseScale = 1.0 / filterScale;
+  std::vector<double> k(t.ksize);
+  for (int xx = 0; xx < outSize; xx++) {
+    const double center = (xx + 0.5) * scale;
+    int xmin = static_cast<int>(center - support + 0.5);
+    int xmax = static_cast<int>(center + support + 0.5);
+    if (xmin < 0) xmin = 0;
+    if (xmax > inSize) xmax = inSize;
+    xmax -= xmin;
+    double total = 0.0;
+    for (int x = 0; x < xmax; x++) {
+      double d = std::fabs((x + xmin - center + 0.5) * inverseScale);
+      k[x] = d < 1.0 ? 1.0 - d : 0.0;
+      total += k[x];
+    }
+    for (int x = 0; x < xmax; x++) {
+      double w = total != 0.0 ? k[x] / total : k[x];
+      double fixed = w * (1 << kPrecisionBits);
+      t.weights[static_cast<size_t>(xx) * t.ksize + x] = static_cast<int32_t>(w < 0 ? std::trunc(fixed - 0.5) : std::trunc(fixed + 0.5));
+    }
+    t.first[xx] = xmin;
+    t.count[xx] = xmax;
+  }
+  return t;
+}
+
+inline uint8_t Clip8(int64_t v) {
+  if (v >= (int64_t{1} << kPrecisionBits << 8)) return 255;
+  if (v <= 0) return 0;
+  return static_cast<uint8_t>(v >> kPrecisionBits);
+}
+
+// One pass along x (step 3, rows of `stride` bytes) or along y (step = stride).
+void Pass(const uint8_t* in, uint8_t* out, int outer, int outSize, int inStride, int outStride,
+          bool alongX, int rowOffset, const Taps& t) {
+  for (int o = 0; o < outer; o++) {
+    for (int i = 0; i < outSize; i++) {
+      const int32_t* w = &t.weights[static_cast<size_t>(i) * t.ksize];
+      for (int c = 0; c < 3; c++) {
+        int64_t acc = int64_t{1} << (kPrecisionBits - 1);
+        for (int k = 0; k < t.count[i]; k++) {
+          int src = t.first[i] + k;
+          const uint8_t* p = alongX ? in + static_cast<size_t>(o) * inStride + src * 3
+                                    : in + static_cast<size_t>(src - rowOffset) * inStride + o * 3;
+          acc += static_cast<int64_t>(p[c]) * w[k];
+        }
+        uint8_t* q = alongX ? out + static_cast<size_t>(o) * outStride + i * 3 : out + static_cast<size_t>(i) * outStride + o * 3;
+        q[c] = Clip8(acc);
+      }
+    }
+  }
+}
+
+std::vector<uint8_t> Resample(const uint8_t* in, int width, int height, int outWidth, int outHeight) {
+  Taps tx = Coefficients(width, outWidth);
+  Taps ty = Coefficients(height, outHeight);
+  std::vector<uint8_t> out(static_cast<size_t>(outWidth) * outHeight * 3);
+  bool horizontal = outWidth != width, vertical = outHeight != height;
+  if (!horizontal && !vertical) {
+    std::copy(in, in + out.size(), out.begin());
+    return out;
+  }
+  if (!vertical) {
+    Pass(in, out.data(), height, outWidth, width * 3, outWidth * 3, true, 0, tx);
+    return out;
+  }
+  if (!horizontal) {
+    Pass(in, out.data(), width, outHeight, width * 3, width * 3, false, 0, ty);
+    return out;
+  }
+  // The horizontal pass only covers the rows the vertical pass reads, as Pillow does.
+  int firstRow = ty.first[0];
+  int lastRow = ty.first[outHeight - 1] + ty.count[outHeight - 1];
+  std::vector<uint8_t> mid(static_cast<size_t>(outWidth) * (lastRow - firstRow) * 3);
+  Pass(in + static_cast<size_t>(firstRow) * width * 3, mid.data(), lastRow - firstRow, outWidth, width * 3, outWidth * 3, true, 0, tx);
+  Pass(mid.data(), out.data(), outWidth, outHeight, outWidth * 3, outWidth * 3, false, firstRow, ty);
+  return out;
+}
+
+// resample(pixels: Uint8Array (HWC RGB), width, height, outWidth, outHeight): Promise<Buffer>
+Napi::Value ResampleImage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t width = ArgInt(info, 1), height = ArgInt(info, 2), outWidth = ArgInt(info, 3), outHeight = ArgInt(info, 4);
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      info[0].As<Napi::Uint8Array>().ByteLength() != static_cast<size_t>(width * height * 3) ||
+      width < 1 || height < 1 || outWidth < 1 || outHeight < 1) {
+    throw Napi::TypeError::New(env, "resample: expected a width*height*3 Uint8Array and positive sizes");
+  }
+  auto source = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[0]));
+  const uint8_t* pixels = info[0].As<Napi::Uint8Array>().Data();
+  using Result = std::vector<uint8_t>;
+  return RunAsync<Result>(
+      env, false,
+      [=]() { return Resample(pixels, static_cast<int>(width), static_cast<int>(height), static_cast<int>(outWidth), static_cast<int>(outHeight)); },
+      [source](Napi::Env env, Result& out) { return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()); });
+}
+
+}  // namespace
+
+void RegisterTransforms(Napi::Env env, Napi::Object exports) {
+  exports.Set("resample", Napi::Function::New(env, ResampleImage));
+}
+
+}  // namespace tb
