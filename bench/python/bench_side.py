@@ -1,0 +1,107 @@
+"""PyTorch's side of bench/bench.js: one figure per process, the same work as
+bench/torchbridge-side.js. Usage: bench_side.py FIGURE JSON_ARGS. Prints one JSON object."""
+import json
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torchvision
+from torchvision import transforms as T
+
+figure, args = sys.argv[1], json.loads(sys.argv[2])
+torch.set_num_threads(args["threads"])
+torch.manual_seed(0)
+
+
+def alexnet(head):
+    base = torchvision.models.alexnet()
+    if head == "replace":
+        base.classifier[6] = torch.nn.Linear(4096, 2)
+        return base
+    return torch.nn.Sequential(base, torch.nn.Linear(1000, 2), torch.nn.Softmax(dim=1))  # the seed's head
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def seed_step():
+    model = alexnet("append")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-8)
+    crit = torch.nn.CrossEntropyLoss()
+    x, y = torch.rand(1, 3, args["height"], args["width"]), torch.tensor([1])
+    times = []
+    for i in range(args["warmup"] + args["steps"]):
+        start = time.perf_counter()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        if i >= args["warmup"]:
+            times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times)}
+
+
+def batched_training():
+    model = alexnet("replace")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    crit = torch.nn.CrossEntropyLoss()
+    b, s = args["batch"], args["size"]
+    x, y = torch.rand(b, 3, s, s), torch.randint(0, 2, (b,))
+    for i in range(args["warmup"] + args["steps"]):
+        if i == args["warmup"]:
+            start = time.perf_counter()
+        opt.zero_grad()
+        crit(model(x), y).backward()
+        opt.step()
+    return {"imagesPerSecond": b * args["steps"] / (time.perf_counter() - start), "peakRssMB": peak_rss_mb()}
+
+
+def evaluation():
+    model = alexnet("replace").eval()
+    b, s = args["batch"], args["size"]
+    x = torch.rand(b, 3, s, s)
+    with torch.no_grad():
+        for i in range(args["warmup"] + args["steps"]):
+            if i == args["warmup"]:
+                start = time.perf_counter()
+            model(x).argmax(1)
+    return {"imagesPerSecond": b * args["steps"] / (time.perf_counter() - start)}
+
+
+def image_folder(transform):
+    ds = torchvision.datasets.ImageFolder(args["data"], transform=transform)
+    if args.get("limit"):
+        ds = torch.utils.data.Subset(ds, range(min(args["limit"], len(ds))))
+    return ds
+
+
+def data_pipeline():
+    ds = image_folder(T.Compose([T.Resize(args["size"]), T.ToTensor()]))
+    start = time.perf_counter()
+    for i in range(len(ds)):
+        ds[i]
+    return {"imagesPerSecond": len(ds) / (time.perf_counter() - start)}
+
+
+def seed_epoch():
+    # The seed's loop: batch 1 in order, zero_grad once per epoch, cosine schedule stepped per epoch.
+    ds = image_folder(T.Compose([T.Resize(args["size"]), T.ToTensor()]))
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, shuffle=False)
+    model = alexnet("append")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-8)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=50)
+    crit = torch.nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    model.train()
+    opt.zero_grad()
+    for x, y in loader:
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+    sched.step()
+    return {"seconds": time.perf_counter() - start, "steps": len(ds)}
+
+
+print(json.dumps(globals()[figure]()))

@@ -1,0 +1,117 @@
+'use strict';
+// torchbridge's side of bench/bench.js: one figure per process, the same work as
+// bench/python/bench_side.py. Usage: node bench/torchbridge-side.js FIGURE JSON_ARGS.
+const { nn, optim, data, noGrad, setNumThreads, manualSeed, rand, tensor, training } = require('..');
+
+const [figure, json] = process.argv.slice(2);
+const args = JSON.parse(json);
+setNumThreads(args.threads);
+manualSeed(0);
+
+const alexnet = (head) => training.buildModel(head, 2);
+const peakRssMB = () => process.resourceUsage().maxRSS / 1024;
+const now = () => performance.now() / 1000;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const figures = {
+  async seedStep() {
+    const model = alexnet('append');
+    const opt = new optim.Adam(model.parameters(), { lr: 1e-8, fused: !args.exact });
+    const crit = new nn.CrossEntropyLoss();
+    const x = rand([1, 3, args.height, args.width]);
+    const y = tensor([1], { dtype: 'int64' });
+    const times = [];
+    for (let i = 0; i < args.warmup + args.steps; i++) {
+      const start = now();
+      const out = await model.forward(x);
+      const loss = await crit.forward(out, y);
+      await loss.backward();
+      await opt.step();
+      if (i >= args.warmup) times.push(now() - start);
+      out.dispose();
+      loss.dispose();
+    }
+    return { seconds: median(times) };
+  },
+
+  async batchedTraining() {
+    const model = alexnet('replace');
+    const opt = new optim.Adam(model.parameters(), { lr: 1e-4, fused: !args.exact });
+    const crit = new nn.CrossEntropyLoss();
+    const x = rand([args.batch, 3, args.size, args.size]);
+    const y = tensor(Array.from({ length: args.batch }, (_, i) => i % 2), { dtype: 'int64' });
+    let start = now();
+    for (let i = 0; i < args.warmup + args.steps; i++) {
+      if (i === args.warmup) start = now();
+      opt.zeroGrad();
+      const out = await model.forward(x);
+      const loss = await crit.forward(out, y);
+      await loss.backward();
+      await opt.step();
+      out.dispose();
+      loss.dispose();
+    }
+    return { imagesPerSecond: (args.batch * args.steps) / (now() - start), peakRssMB: peakRssMB() };
+  },
+
+  async evaluation() {
+    const model = alexnet('replace');
+    model.eval();
+    const x = rand([args.batch, 3, args.size, args.size]);
+    let start = now();
+    for (let i = 0; i < args.warmup + args.steps; i++) {
+      if (i === args.warmup) start = now();
+      const out = await noGrad(() => model.forward(x));
+      out.argmax(1).dispose();
+      out.dispose();
+    }
+    return { imagesPerSecond: (args.batch * args.steps) / (now() - start) };
+  },
+
+  async dataPipeline() {
+    const ds = await imageFolder();
+    const start = now();
+    for await (const b of new data.DataLoader(ds, { batchSize: 1 })) {
+      b.input.dispose();
+      b.target.dispose();
+    }
+    return { imagesPerSecond: ds.length / (now() - start) };
+  },
+
+  async seedEpoch() {
+    // The seed's loop, as the CLI runs it (fused Adam unless exact), with a 10 ms timer watching
+    // the event loop.
+    const ds = await imageFolder();
+    const loader = new data.DataLoader(ds, { batchSize: 1 });
+    const model = alexnet('append');
+    const opt = new optim.Adam(model.parameters(), { lr: 1e-8, fused: !args.exact });
+    const sched = new optim.lrScheduler.CosineAnnealingLR(opt, { tMax: 50 });
+    const crit = new nn.CrossEntropyLoss();
+    let maxGapMs = 0;
+    let last = performance.now();
+    const timer = setInterval(() => { const t = performance.now(); maxGapMs = Math.max(maxGapMs, t - last); last = t; }, 10);
+    const start = now();
+    model.train();
+    opt.zeroGrad();
+    for await (const { input, target } of loader) {
+      const out = await model.forward(input);
+      const loss = await crit.forward(out, target);
+      await loss.backward();
+      await opt.step();
+      [out, loss, input, target].forEach((t) => t.dispose());
+    }
+    sched.step();
+    const seconds = now() - start;
+    clearInterval(timer);
+    return { seconds, steps: ds.length, maxEventLoopStallMs: maxGapMs };
+  },
+};
+
+async function imageFolder() {
+  const tf = data.transforms;
+  const ds = await data.ImageFolder.create(args.data, { transform: tf.compose([tf.resize(args.size), tf.toTensor()]) });
+  if (args.limit) ds.samples.splice(args.limit);
+  return ds;
+}
+
+figures[figure]().then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e); process.exit(1); });

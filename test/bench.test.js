@@ -1,0 +1,30 @@
+'use strict';
+// The benchmark's smoke run (`npm run bench -- --quick`): one step, tiny inputs, on a generated
+// data set, so that bench/ cannot rot. Its timings mean nothing and are not checked.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const { training } = require('torchbridge');
+const { havePyTorch, tmpDir } = require('./helpers/reference');
+
+test('npm run bench -- --quick runs both sides and writes every figure', { skip: !havePyTorch() && 'Debian python3-torch not installed', timeout: 600000 }, async () => {
+  const dir = tmpDir('bench');
+  process.env.TORCHBRIDGE_CACHE = path.join(dir, 'cache');
+  const { root } = await training.ensureSyntheticDataset();
+  const out = path.join(dir, 'results.json');
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bench', 'bench.js'), '--quick', '--data', root, '--threads', '2', '--out', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\| figure \| torchbridge \| PyTorch \| ratio \| target \|/);
+  const results = JSON.parse(fs.readFileSync(out, 'utf8'));
+  assert.equal(results.threads, 2);
+  assert.match(results.libtorch, /^\d+\.\d+/);
+  assert.match(results.pytorch, /^\d+\.\d+/);
+  assert.equal(results.figures.length, 8);
+  for (const f of results.figures) {
+    assert.ok(Number.isFinite(f.torchbridge) && f.torchbridge > 0, `${f.figure}: ${f.torchbridge}`);
+    if (f.pytorch !== null) assert.ok(Number.isFinite(f.pytorch) && f.pytorch > 0 && Number.isFinite(f.ratio), `${f.figure}: ${f.pytorch}`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
