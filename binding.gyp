@@ -14,7 +14,8 @@
         "native/optim/lr_scheduler.cc",
         "native/io/serialization.cc",
         "native/data/dataloader.cc",
-        "native/data/transforms.cc"
+        "native/data/transforms.cc",
+        "native/distributed.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -16,6 +16,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterSerialization(env, exports);
   RegisterDataLoader(env, exports);
   RegisterTransforms(env, exports);
+  RegisterDistributed(env, exports);
   return exports;
 }
 

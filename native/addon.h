@@ -22,5 +22,6 @@ void RegisterLrScheduler(Napi::Env env, Napi::Object exports);
 void RegisterSerialization(Napi::Env env, Napi::Object exports);
 void RegisterDataLoader(Napi::Env env, Napi::Object exports);
 void RegisterTransforms(Napi::Env env, Napi::Object exports);
+void RegisterDistributed(Napi::Env env, Napi::Object exports);
 
 }  // namespace tb

@@ -1,6 +1,7 @@
 // The native side of src/runtime.ts: seeding, threads, CUDA presence, live-memory counts.
 #include "runtime.h"
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/version.h>
@@ -61,9 +62,24 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// randperm(n, seed): torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist().
+Napi::Value Randperm(const Napi::CallbackInfo& info) {
+  int64_t n = ArgInt(info, 0);
+  uint64_t seed = static_cast<uint64_t>(ArgInt(info, 1));
+  return Guarded(info.Env(), [&] {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    at::Tensor perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
+    const int64_t* p = perm.data_ptr<int64_t>();
+    Napi::Array out = Napi::Array::New(info.Env(), n);
+    for (int64_t i = 0; i < n; i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(p[i])));
+    return out;
+  });
+}
+
 }  // namespace
 
 void RegisterRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("randperm", Napi::Function::New(env, Randperm));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));

@@ -3,7 +3,7 @@
 // Locates libtorch for both build paths (cmake-js and node-gyp), in the documented order:
 // LIBTORCH, Torch_DIR / CMAKE_PREFIX_PATH, a Python PyTorch, Debian's system libtorch.
 // Usage: node scripts/find-libtorch.js [--json | --torch-dir | --include-dirs | --lib-dir |
-//                                       --libs | --cflags | --describe]
+//                                       --libs | --cflags | --gloo | --describe]
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -74,10 +74,14 @@ function describe(torchDir, via) {
   const configText = fs.readFileSync(path.join(torchDir, 'TorchConfig.cmake'), 'utf8');
   const abi = (configText.match(/_GLIBCXX_USE_CXX11_ABI=(\d)/) || [])[1];
   const cuda = fs.existsSync(path.join(libDir, 'libtorch_cuda.so'));
+  // c10d's Gloo backend needs gloo's headers from the same prefix (Debian: libgloo-dev); pip
+  // wheels ship none, and headers from elsewhere could disagree with the gloo built into libtorch.
+  const gloo = fs.existsSync(path.join(prefix, 'include', 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp')) &&
+    fs.existsSync(path.join(prefix, 'include', 'gloo', 'config.h'));
   return {
-    via, torchDir, prefix, libDir, version, cuda,
+    via, torchDir, prefix, libDir, version, cuda, gloo,
     includeDirs: [path.join(prefix, 'include'), path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include')],
-    cflags: abi === undefined ? [] : [`-D_GLIBCXX_USE_CXX11_ABI=${abi}`],
+    cflags: [...(abi === undefined ? [] : [`-D_GLIBCXX_USE_CXX11_ABI=${abi}`]), ...(gloo ? ['-DUSE_C10D_GLOO'] : [])],
   };
 }
 
@@ -125,7 +129,8 @@ if (require.main === module) {
       ...(t.cuda ? ['-Wl,--no-as-needed', '-ltorch_cuda', '-Wl,--as-needed'] : []),
       '-ltorch', '-ltorch_cpu', '-lc10'].join(' '),
     '--cflags': () => t.cflags.join(' '),
-    '--describe': () => `libtorch ${t.version} at ${t.prefix} (found via ${t.via}; CUDA: ${t.cuda ? 'yes' : 'no'})`,
+    '--gloo': () => (t.gloo ? 'yes' : 'no'),
+    '--describe': () => `libtorch ${t.version} at ${t.prefix} (found via ${t.via}; CUDA: ${t.cuda ? 'yes' : 'no'}; Gloo: ${t.gloo ? 'yes' : 'no, install libgloo-dev for torchbridge.dist'})`,
   }[mode];
   if (!out) {
     process.stderr.write(`find-libtorch: unknown option ${mode}\n`);

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libtorch-dev: headers and libs; libopenblas0-openmp: fast BLAS for Linear (the reference BLAS is
-# ~1.7x slower); python3-torch/-torchvision: the parity reference used by the tests.
-packages=(libtorch-dev libopenblas0-openmp python3-torch python3-torchvision cmake g++ make)
+# ~1.7x slower); libgloo-dev: the headers of c10d's Gloo backend (torchbridge.dist);
+# python3-torch/-torchvision: the parity reference used by the tests (and torchrun).
+packages=(libtorch-dev libopenblas0-openmp libgloo-dev python3-torch python3-torchvision cmake g++ make)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

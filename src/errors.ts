@@ -13,6 +13,7 @@ export type TorchErrorCode =
   | 'VALUE_ERROR'
   | 'TYPE_ERROR'
   | 'NOT_IMPLEMENTED'
+  | 'DISTRIBUTED' // the rendezvous or a collective failed: a lost rank, a timeout, a bad address
   | 'TORCH_ERROR'; // any other libtorch error
 
 export class TorchError extends Error {

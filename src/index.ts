@@ -11,4 +11,5 @@ export * as models from './models';
 export * as io from './io';
 export * as data from './data';
 export * as training from './training';
+export * as dist from './distributed';
 export { train, evaluate } from './training';

@@ -66,6 +66,15 @@ export interface NativeAddon {
   // optim/*.cc
   adamStep(params: H[], expAvgs: OptH[], expAvgSqs: OptH[], maxExpAvgSqs: OptH[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean, fused: boolean): Promise<OptH[]>;
   sgdStep(params: H[], buffers: OptH[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean, fused: boolean): Promise<OptH[]>;
+  randperm(n: number, seed: number): number[];
+  // distributed.cc (present when the build found c10d's Gloo)
+  distAvailable: boolean;
+  initProcessGroup(masterAddr: string, masterPort: number, rank: number, worldSize: number, timeoutMs: number): Promise<void>;
+  destroyProcessGroup(): void;
+  allReduce(tensor: H, op: string): Promise<void>;
+  broadcast(tensors: H[], root: number): Promise<void>;
+  barrier(): Promise<void>;
+  averageGradients(params: H[], bucketBytes: number): Promise<void>;
   // io/serialization.cc
   tensorsFromBytes(buffers: Uint8Array[], dtypes: NativeDtype[]): Promise<H[]>;
   tensorBytes(tensors: H[]): Promise<ArrayBuffer[]>;

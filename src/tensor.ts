@@ -24,6 +24,12 @@ export interface TensorOptions {
 }
 
 let backwardsRunning = 0;
+const afterBackward = new Set<() => Promise<void>>();
+/** @internal Runs `hook` at the end of every backward() (DDP averages gradients there); returns its removal. */
+export function onBackward(hook: () => Promise<void>): () => void {
+  afterBackward.add(hook);
+  return () => { afterBackward.delete(hook); };
+}
 /** @internal Whether any backward() is still running (optimizers refuse to step meanwhile). */
 export function backwardRunning(): boolean {
   return backwardsRunning > 0;
@@ -259,6 +265,7 @@ export class Tensor implements Disposable {
       backwardsRunning++;
       try {
         await native.backward(h, g, retain);
+        for (const hook of afterBackward) await hook();
       } finally {
         backwardsRunning--;
       }

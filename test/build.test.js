@@ -51,7 +51,7 @@ test('discovery order: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH, Python, system', 
   // Debian's python3-torch reports a cmake_prefix_path that does not exist: it must fall through.
   const debian = JSON.parse(find({}).stdout);
   assert.equal(debian.via, 'system libtorch');
-  assert.match(find({}, '--describe').stdout, /^libtorch 1\.13\.\d+ at \/usr \(found via system libtorch; CUDA: no\)$/);
+  assert.match(find({}, '--describe').stdout, /^libtorch 1\.13\.\d+ at \/usr \(found via system libtorch; CUDA: no; Gloo: yes\)$/);
 });
 
 test('an explicit but broken LIBTORCH fails with one message listing the remedies', () => {

@@ -6,6 +6,7 @@ import { tensor, Tensor } from '../tensor';
 import { bool, int, invalid, options } from '../arguments';
 import { ImageFolder, PreparedImage } from './image_folder';
 import { RawImage, Rng } from './transforms';
+import { Sampler } from './sampler';
 
 export interface DataLoaderOptions {
   batchSize?: number;
@@ -21,6 +22,8 @@ export interface DataLoaderOptions {
   cache?: boolean;
   /** Skip unreadable images with a warning listing them, instead of failing. */
   skipBadImages?: boolean;
+  /** Where the indices come from (e.g. a DistributedSampler); excludes `shuffle`. */
+  sampler?: Sampler;
 }
 
 export interface Batch {
@@ -70,6 +73,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   readonly skipBadImages: boolean;
   /** Files skipped in the last epoch (with skipBadImages). */
   skippedFiles: { path: string; reason: string }[] = [];
+  readonly sampler: Sampler | undefined;
   #epoch = 0;
   #cache: Map<number, RawImage> | undefined;
 
@@ -87,11 +91,16 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.prefetch = int(where, 'prefetch', o.prefetch ?? 2, 0);
     this.skipBadImages = bool(where, 'skipBadImages', o.skipBadImages ?? false);
     if (bool(where, 'cache', o.cache ?? false)) this.#cache = new Map();
+    if (o.sampler !== undefined) {
+      if (typeof o.sampler?.indices !== 'function') throw invalid(where, 'sampler', 'a Sampler (with indices())', o.sampler);
+      if (this.shuffle) throw new TorchError(`${where}: sampler option is mutually exclusive with shuffle`, 'INVALID_ARGUMENT');
+      this.sampler = o.sampler;
+    }
   }
 
   /** Batches per epoch. */
   get length(): number {
-    const n = this.dataset.length;
+    const n = this.sampler ? this.sampler.length : this.dataset.length;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
@@ -141,8 +150,9 @@ export class DataLoader implements AsyncIterable<Batch> {
   async *iterate(opts: { startBatch?: number } = {}): AsyncGenerator<Batch> {
     const startBatch = int('data.DataLoader.iterate', 'startBatch', opts.startBatch ?? 0, 0);
     const epoch = this.#epoch++;
-    const n = this.dataset.length;
-    const order = this.shuffle ? permutation(n, this.seed, epoch) : Array.from({ length: n }, (_, i) => i);
+    const order = this.sampler ? this.sampler.indices()
+      : this.shuffle ? permutation(this.dataset.length, this.seed, epoch) : Array.from({ length: this.dataset.length }, (_, i) => i);
+    const n = order.length;
     const batches: number[][] = [];
     for (let s = 0; s < n; s += this.batchSize) {
       const b = order.slice(s, s + this.batchSize);

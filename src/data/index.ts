@@ -1,3 +1,4 @@
 export { ImageFolder, ImageFolderOptions, Sample, IMG_EXTENSIONS, prepareImage, imagesToTensor } from './image_folder';
 export { DataLoader, DataLoaderOptions, Batch } from './dataloader';
 export * as transforms from './transforms';
+export { DistributedSampler, DistributedSamplerOptions, Sampler } from './sampler';

@@ -9,3 +9,4 @@ export { Sequential } from './container';
 export { CrossEntropyLoss, CrossEntropyLossOptions } from './loss';
 export * as functional from './functional';
 export * as init from './init';
+export { DistributedDataParallel, DistributedDataParallelOptions } from './parallel';

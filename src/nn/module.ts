@@ -221,7 +221,7 @@ export abstract class Module implements Disposable {
     const where = `${this.constructor.name}.zeroGrad`;
     const setToNone = bool(where, 'setToNone', options(where, opts).setToNone ?? false);
     const params = this.parameters();
-    native.zeroGrad(params.map((p) => p._h(where, 'parameter')), setToNone);
+    native.zeroGrad(params.map((p) => p._h(where, 'parameter', false)), setToNone); // gradients only
   }
 
   get isDisposed(): boolean {

@@ -55,7 +55,8 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
     const where = `${this.where}.zeroGrad`;
     const setToNone = bool(where, 'setToNone', options(where, opts).setToNone ?? false);
     if (backwardRunning()) throw new TorchError(`${where}: a backward() is still running; await it first`, 'BUSY');
-    const handles = this.paramGroups.flatMap((g) => g.params.map((p) => p._h(where, 'parameter')));
+    // Gradients only: a parameter whose data is being updated (say, broadcast) can be reset.
+    const handles = this.paramGroups.flatMap((g) => g.params.map((p) => p._h(where, 'parameter', false)));
     native.zeroGrad(handles, setToNone);
   }
 

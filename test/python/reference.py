@@ -196,6 +196,21 @@ def cmd_transform_pixels(spec):
     return out
 
 
+def cmd_distributed_sampler(spec):
+    """torch.utils.data.DistributedSampler's indices for each case and rank."""
+    from torch.utils.data import DistributedSampler
+    out = []
+    for c in spec["cases"]:
+        per_rank = []
+        for rank in range(c["replicas"]):
+            s = DistributedSampler(range(c["n"]), num_replicas=c["replicas"], rank=rank, shuffle=c["shuffle"],
+                                   seed=c["seed"], drop_last=c["dropLast"])
+            s.set_epoch(c["epoch"])
+            per_rank.append(list(iter(s)))
+        out.append(per_rank)
+    return out
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], json.loads(sys.argv[2])
     print(json.dumps(globals()["cmd_" + command](args)))
