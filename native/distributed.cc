@@ -13,6 +13,7 @@
 #include "worker.h"
 
 #ifdef USE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -58,19 +59,23 @@ std::shared_ptr<::gloo::transport::Device> GlooDevice(const std::string& masterA
   return loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1") : c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
-void Join(const std::string& addr, int port, int rank, int size, std::chrono::milliseconds timeout) {
+// isServer: rank 0 serves the store unless a launcher's agent does (torchrun), in which case keys
+// go under its prefix.
+void Join(const std::string& addr, int port, int rank, int size, std::chrono::milliseconds timeout, bool isServer,
+          const std::string& prefix) {
   c10d::TCPStoreOptions o;
   o.port = static_cast<uint16_t>(port);
-  o.isServer = rank == 0;
+  o.isServer = isServer;
   o.numWorkers = c10::nullopt;
   o.waitWorkers = false;
   o.timeout = timeout;
   c10::intrusive_ptr<c10d::Store> store;
   try {
     store = c10::make_intrusive<c10d::TCPStore>(addr, o);
+    if (!prefix.empty()) store = c10::make_intrusive<c10d::PrefixStore>(prefix, store);
   } catch (const std::exception& e) {
     std::string msg = e.what();
-    throw std::runtime_error(std::string(rank == 0 ? "could not listen on " : "could not reach rank 0's store at ") + addr + ":" +
+    throw std::runtime_error(std::string(isServer ? "could not listen on " : "could not reach the store at ") + addr + ":" +
                              std::to_string(port) + " (check MASTER_ADDR and MASTER_PORT): " + msg.substr(0, msg.find('\n')));
   }
   // Every rank must agree on the world size, and exactly that many ranks may join.
@@ -126,13 +131,15 @@ c10d::ReduceOp ParseOp(const std::string& op) {
   throw std::invalid_argument("unknown reduce op " + op);
 }
 
-// initProcessGroup(masterAddr, masterPort, rank, worldSize, timeoutMs)
+// initProcessGroup(masterAddr, masterPort, rank, worldSize, timeoutMs, isServer, storePrefix)
 Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   std::string addr = ArgString(info, 0);
   int port = static_cast<int>(ArgInt(info, 1));
   int rank = static_cast<int>(ArgInt(info, 2)), size = static_cast<int>(ArgInt(info, 3));
   std::chrono::milliseconds timeout(ArgInt(info, 4));
-  return RunAsyncVoid(info.Env(), false, [=]() { Join(addr, port, rank, size, timeout); });
+  bool isServer = ArgBool(info, 5);
+  std::string prefix = ArgString(info, 6);
+  return RunAsyncVoid(info.Env(), false, [=]() { Join(addr, port, rank, size, timeout, isServer, prefix); });
 }
 
 void DestroyProcessGroup(const Napi::CallbackInfo& info) {

@@ -77,7 +77,11 @@ export async function initProcessGroup(opts: InitProcessGroupOptions = {}): Prom
   if (worldSize < 1) throw invalid(where, 'worldSize', 'a positive integer', worldSize);
   if (rank >= worldSize) throw new TorchError(`${where}: rank ${rank} is not below worldSize ${worldSize}`, 'INVALID_ARGUMENT');
   const timeoutMs = int(where, 'timeoutMs', opts.timeoutMs ?? 1_800_000, 1);
-  await run(where, () => native.initProcessGroup(addr, port, rank, worldSize, timeoutMs));
+  // Under torchrun the agent already serves the store on MASTER_PORT; workers join it as clients
+  // under the agent's prefix, as PyTorch's env:// rendezvous does.
+  const agentStore = initMethod === 'env://' && process.env.TORCHELASTIC_USE_AGENT_STORE === 'True';
+  const prefix = agentStore ? `/worker/attempt_${process.env.TORCHELASTIC_RESTART_COUNT ?? '0'}` : '';
+  await run(where, () => native.initProcessGroup(addr, port, rank, worldSize, timeoutMs, !agentStore && rank === 0, prefix));
   group = { rank, worldSize };
 }
 

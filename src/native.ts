@@ -69,7 +69,7 @@ export interface NativeAddon {
   randperm(n: number, seed: number): number[];
   // distributed.cc (present when the build found c10d's Gloo)
   distAvailable: boolean;
-  initProcessGroup(masterAddr: string, masterPort: number, rank: number, worldSize: number, timeoutMs: number): Promise<void>;
+  initProcessGroup(masterAddr: string, masterPort: number, rank: number, worldSize: number, timeoutMs: number, isServer: boolean, storePrefix: string): Promise<void>;
   destroyProcessGroup(): void;
   allReduce(tensor: H, op: string): Promise<void>;
   broadcast(tensors: H[], root: number): Promise<void>;

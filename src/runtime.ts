@@ -60,5 +60,7 @@ export function buildInfo(): { torchVersion: string; cudaAvailable: boolean; par
   return { torchVersion: b.torchVersion, cudaAvailable: b.cudaCompiled, parallelInfo: b.parallelInfo };
 }
 
-// Debian's libtorch starts with one intra-op thread; PyTorch users expect all cores.
-native.setNumThreads(typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+// Debian's libtorch starts with one intra-op thread; PyTorch users expect all cores, or
+// OMP_NUM_THREADS when set (torchrun sets 1 per worker).
+const ompThreads = /^[1-9]\d*$/.test(process.env.OMP_NUM_THREADS ?? '') ? Number(process.env.OMP_NUM_THREADS) : 0;
+native.setNumThreads(ompThreads || (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length));

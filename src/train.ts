@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // node dist/train.js: fine-tune (or train) AlexNet on an ImageFolder pair; see --help.
 import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
 import * as path from 'path';
+import { spawn } from 'child_process';
 import yargs from 'yargs';
+import * as dist from './distributed';
 import { fail, print } from './cli';
 import { ensureSyntheticDataset } from './training/synthetic';
 import { train } from './training/trainer';
@@ -34,14 +38,23 @@ async function main(): Promise<void> {
     .option('resume', { type: 'string', describe: 'Continue from a last.ckpt (interrupted or finished)' })
     .option('eval-every', { type: 'number', default: 1, describe: 'Validate every N epochs (0: only at the end)' })
     .option('skip-bad-images', { type: 'boolean', default: false, describe: 'Skip unreadable images with a warning instead of failing' })
+    .option('nproc-per-node', { type: 'number', default: 1, describe: 'Start N local worker processes training together (DDP over loopback), splitting the threads' })
+    .option('dist-timeout', { type: 'number', default: 1800, describe: 'Seconds a worker waits for the others (rendezvous and each collective)' })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per event' })
     .strict()
     .help()
       .fail((msg: string, err: Error | undefined) => fail('train', err ?? new Error(`${msg} (see --help)`)))
     .parse();
 
+  const nproc = argv['nproc-per-node'];
+  if (!Number.isInteger(nproc) || nproc < 1) throw new Error(`Expected positive integer for nproc-per-node but received ${nproc}`);
+  if (!Number.isFinite(argv['dist-timeout']) || argv['dist-timeout'] <= 0) throw new Error(`Expected positive number for dist-timeout but received ${argv['dist-timeout']}`);
+  if (nproc > 1 && process.env.RANK === undefined) return launch(nproc, argv.threads, argv.out);
+  // Under torchrun (or --nproc-per-node's workers) the variables say which rank this is.
+  if (Number(process.env.WORLD_SIZE ?? 1) > 1) await dist.initProcessGroup({ timeoutMs: Math.round(argv['dist-timeout'] * 1000) });
+  const isMain = !dist.isInitialized() || dist.getRank() === 0;
   const json = argv.json;
-  const log = (message: string) => print(json, { event: 'log', message }, message);
+  const log = (message: string) => { if (isMain) print(json, { event: 'log', message }, message); };
   let data = argv.data;
   let imageSize = argv['image-size'];
   if (data === undefined) {
@@ -56,7 +69,7 @@ async function main(): Promise<void> {
     }
   }
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  const out = argv.out ?? path.join('runs', `train-${stamp}`);
+  const out = argv.out ?? path.join('runs', `train-${stamp}`); // workers get the launcher's --out
   const config: Partial<TrainConfig> & { data: string; out: string; weightsExplicit: boolean } = {
     data, out, weights: argv.weights, head: argv.head as TrainConfig['head'], recipe: argv.recipe as TrainConfig['recipe'],
     epochs: argv.epochs, batchSize: argv['batch-size'], lr: argv.lr, optimizer: argv.optimizer as TrainConfig['optimizer'],
@@ -95,7 +108,52 @@ async function main(): Promise<void> {
     log(`interrupted: resume with  node dist/train.js --resume ${path.join(c.out, 'last.ckpt')} --out ${c.out}${process.argv.slice(2).filter((a) => !a.startsWith('--out') && !a.startsWith('--resume')).map((a) => ` ${a}`).join('')}`);
     process.exit(signalName === 'SIGTERM' ? 143 : 130);
   }
-  log(`results in ${path.resolve(c.out)}: metrics.jsonl, curves.png, last.ckpt, best.pth (val acc ${result.bestValAcc === null ? '-' : result.bestValAcc.toFixed(4)}), run.json`);
+  dist.destroyProcessGroup();
+  if (isMain) log(`results in ${path.resolve(c.out)}: metrics.jsonl, curves.png, last.ckpt, best.pth (val acc ${result.bestValAcc === null ? '-' : result.bestValAcc.toFixed(4)}), run.json`);
+}
+
+// --nproc-per-node N: N workers of this same command on loopback, with torchrun's variables; the
+// threads are split between them and rank 0 prints. A worker that fails stops the run.
+async function launch(nproc: number, threads: number, out: string | undefined): Promise<void> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  if (!fs.existsSync('hymenoptera_data')) await ensureSyntheticDataset(); // generated once, before the workers look for it
+  const perWorker = threads > 0 ? threads : Math.max(1, Math.floor(cores / nproc));
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const args = withoutOptions(process.argv.slice(2), ['--nproc-per-node', '--threads', '--out']);
+  args.push('--threads', String(perWorker), '--out', out ?? path.join('runs', `train-${stamp}`));
+  const children = Array.from({ length: nproc }, (_, rank) => spawn(process.execPath, [__filename, ...args], {
+    stdio: 'inherit',
+    detached: true, // a terminal's Ctrl-C reaches the launcher only, which passes it on once
+    env: { ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(nproc), LOCAL_WORLD_SIZE: String(nproc), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+  }));
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => children.forEach((c) => c.kill(sig)));
+  const codes = await Promise.all(children.map((child, rank) => new Promise<number>((resolve) => {
+    child.on('exit', (code, signal) => {
+      const status = code ?? 128 + (os.constants.signals[signal as NodeJS.Signals] ?? 0);
+      if (status !== 0 && status !== 130 && status !== 143) {
+        process.stderr.write(`train: rank ${rank} exited with ${code !== null ? `code ${code}` : signal}; stopping the other workers\n`);
+        setTimeout(() => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')), 10000).unref();
+      }
+      resolve(status);
+    });
+  })));
+  const failed = codes.find((c) => c !== 0 && c !== 130 && c !== 143);
+  process.exit(failed !== undefined ? 1 : codes.find((c) => c !== 0) ?? 0);
+}
+
+// argv without the given options (as `--name value` or `--name=value`).
+function withoutOptions(argv: string[], names: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].split('=')[0];
+    if (!names.includes(name)) out.push(argv[i]);
+    else if (!argv[i].includes('=')) i++;
+  }
+  return out;
 }
 
 main().catch((err) => fail('train', err));

@@ -4,12 +4,13 @@
 // errors for a lost peer, an unreachable store and mismatched world sizes.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const { spawn } = require('child_process');
-const { dist, data, nn, optim } = require('torchbridge');
+const { spawn, spawnSync } = require('child_process');
+const { dist, data, io, nn, optim, scope, tensor, training } = require('torchbridge');
 const { makeData, makeModel } = require('./helpers/dist-shared');
-const { havePyTorch, reference } = require('./helpers/reference');
+const { havePyTorch, reference, tmpDir } = require('./helpers/reference');
 
 const WORKER = path.join(__dirname, 'helpers', 'dist-worker.js');
 
@@ -118,7 +119,7 @@ test('faults: a killed peer, an unreachable store and mismatched world sizes giv
   // Nobody listens where rank 1 looks for the store.
   const [, alone] = await Promise.all([null, launch(1, 'collectives', { timeoutMs: 2000, worldSize: 2 }, { port: await freePort(), envFor: () => ({ RANK: '1' }) })]);
   assert.equal(alone[0].code, 1);
-  assert.match(alone[0].result.error, /could not reach rank 0's store at 127\.0\.0\.1:\d+ \(check MASTER_ADDR and MASTER_PORT\)/);
+  assert.match(alone[0].result.error, /could not reach the store at 127\.0\.0\.1:\d+ \(check MASTER_ADDR and MASTER_PORT\)/);
 
   // Rank 1 believes in 3 ranks, rank 0 in 2.
   const mismatch = await launch(2, 'collectives', { timeoutMs: 4000 }, { port: await freePort(), envFor: (rank) => ({ WORLD_SIZE: rank === 1 ? '3' : '2' }) });
@@ -131,5 +132,37 @@ test('faults: a killed peer, an unreachable store and mismatched world sizes giv
   delete process.env.MASTER_ADDR;
   await assert.rejects(dist.initProcessGroup({ rank: 0, worldSize: 1 }), { code: 'INVALID_ARGUMENT', message: /MASTER_ADDR is not set \(torchrun sets it/ });
   if (saved !== undefined) process.env.MASTER_ADDR = saved;
-  await assert.rejects(dist.allReduce(require('torchbridge').tensor([1])), /no process group/);
+  await assert.rejects(dist.allReduce(tensor([1])), /no process group/);
+});
+
+test('train.js --nproc-per-node 2 and torchrun give the same weights; rank 0 alone prints; a checkpoint resumes with 1 process', { skip: !havePyTorch() && 'Debian python3-torch not installed', timeout: 600000 }, async () => {
+  const dir = tmpDir('dist-cli');
+  process.env.TORCHBRIDGE_CACHE = path.join(dir, 'cache'); // the children inherit it
+  const { root } = await training.ensureSyntheticDataset();
+  const TRAIN = path.join(__dirname, '..', 'dist', 'train.js');
+  const common = ['--data', root, '--weights', 'none', '--image-size', '64', '--seed', '1', '--json', '--dist-timeout', '60'];
+  const run = (cmd, args) => spawnSync(cmd, args, { encoding: 'utf8', cwd: dir });
+
+  const ours = run(process.execPath, [TRAIN, '--nproc-per-node', '2', '--epochs', '1', ...common, '--out', path.join(dir, 'ours')]);
+  assert.equal(ours.status, 0, ours.stderr);
+  const events = ours.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  assert.equal(events.filter((e) => e.event === 'config').length, 1, 'one config line: rank 0 prints');
+  assert.equal(events.filter((e) => e.event === 'epoch').length, 1);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'ours', 'run.json'), 'utf8')).worldSize, 2);
+
+  const torchrun = run('/usr/bin/python3', ['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', String(await freePort()),
+    // Debian's torchrun 1.13 on Python 3.11 cannot parse its own default --redirects/--tee of 0.
+    '--redirects', '1', '--tee', '1', '--log_dir', path.join(dir, 'torchrun-logs'),
+    '--no_python', process.execPath, TRAIN, '--epochs', '1', ...common, '--out', path.join(dir, 'torchrun')]);
+  assert.equal(torchrun.status, 0, torchrun.stderr.slice(-3000));
+  const a = await io.load(path.join(dir, 'ours', 'last.ckpt'));
+  const b = await io.load(path.join(dir, 'torchrun', 'last.ckpt'));
+  assert.equal(a.world_size, 2);
+  for (const [k, v] of a.model) assert.equal(scope(() => v.eq(b.model.get(k)).sum().item()), v.numel(), `${k} differs`);
+
+  const resumed = run(process.execPath, [TRAIN, '--epochs', '2', ...common, '--resume', path.join(dir, 'ours', 'last.ckpt'), '--out', path.join(dir, 'ours')]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const epochs = fs.readFileSync(path.join(dir, 'ours', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(epochs.map((e) => e.epoch), [1, 2]);
+  fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -5,7 +5,7 @@ export class ProgressBar {
   readonly enabled: boolean;
 
   constructor(readonly total: number, readonly label: string, readonly stream: NodeJS.WriteStream = process.stderr) {
-    this.enabled = Boolean(stream.isTTY);
+    this.enabled = Boolean(stream.isTTY) && total > 0;
   }
 
   update(done: number, postfix: string): void {

@@ -3,7 +3,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { TorchError } from '../errors';
-import { DataLoader, ImageFolder, transforms as T } from '../data';
+import { DataLoader, DistributedSampler, ImageFolder, transforms as T } from '../data';
+import * as dist from '../distributed';
 import { Compose } from '../data/transforms';
 import { noGrad } from '../autograd';
 import { scope } from '../memory';
@@ -15,7 +16,7 @@ import { getRngState, setRngState } from '../random';
 import { buildInfo, cuda, Device, getNumThreads, manualSeed, setNumThreads } from '../runtime';
 import { pythonState } from '../io/pickle';
 import { initDeferred } from '../nn/init';
-import { Tensor } from '../tensor';
+import { tensor, Tensor } from '../tensor';
 import { RecipeDetails, resolveConfig, TrainConfig } from './config';
 import { EpochPoint, renderCurves } from './plot';
 import { ProgressBar } from './progress';
@@ -181,6 +182,8 @@ interface Checkpoint {
   best: number | null;
   meta: ModelMeta;
   config: Record<string, unknown>;
+  /** The world size the batch index counts in. */
+  world_size?: number;
 }
 
 async function writeJson(file: string, value: unknown): Promise<void> {
@@ -194,12 +197,16 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   // weightsExplicit: the CLI's note that --weights DEFAULT was asked for (so a missing file is downloaded).
   const { weightsExplicit, ...options } = config;
   const c = resolveConfig(options);
-  events.onConfig?.(c);
-  const log = events.onLog ?? (() => undefined);
+  // Under an initialised process group every rank trains its share of each epoch through DDP;
+  // rank 0 alone reports and writes files.
+  const world = dist.isInitialized() ? { rank: dist.getRank(), size: dist.getWorldSize() } : { rank: 0, size: 1 };
+  const isMain = world.rank === 0;
+  if (isMain) events.onConfig?.(c);
+  const log = (isMain && events.onLog) || (() => undefined);
   const started = Date.now();
   if (c.threads > 0) setNumThreads(c.threads);
   const device = c.device === 'auto' ? (cuda.isAvailable() ? 'cuda' : 'cpu') : c.device;
-  fs.mkdirSync(c.out, { recursive: true });
+  if (isMain) fs.mkdirSync(c.out, { recursive: true });
 
   const trainSet = await ImageFolder.create(path.join(c.data, 'train'), { transform: trainTransform(c) });
   const valSet = await ImageFolder.create(path.join(c.data, 'val'), { transform: evalTransform(c) });
@@ -231,7 +238,11 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   const scheduler = c.scheduler === 'cosine' ? new optim.lrScheduler.CosineAnnealingLR(opt, { tMax: c.tMax })
     : c.scheduler === 'step' ? new optim.lrScheduler.StepLR(opt, { stepSize: c.tMax, gamma: 0.1 }) : null;
   const criterion = new nn.CrossEntropyLoss();
-  const trainLoader = new DataLoader(trainSet, { batchSize: c.batchSize, shuffle: c.shuffle, seed: c.seed, skipBadImages: c.skipBadImages, cache: !c.augment });
+  const sampler = world.size > 1 ? new DistributedSampler(trainSet.length, { shuffle: c.shuffle, seed: c.seed }) : undefined;
+  const trainLoader = new DataLoader(trainSet, {
+    batchSize: c.batchSize, shuffle: c.shuffle && !sampler, sampler, seed: c.seed, skipBadImages: c.skipBadImages, cache: !c.augment,
+  });
+  const net = world.size > 1 ? new nn.DistributedDataParallel(model) : model;
   // The seed recipe resizes without cropping, so its images differ in size: it validates one by one.
   const valBatch = c.recipe === 'seed' ? 1 : Math.max(c.batchSize, 32);
   const valLoader = new DataLoader(valSet, { batchSize: valBatch, skipBadImages: c.skipBadImages, cache: true });
@@ -261,6 +272,10 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     setRngState(ck.rng_state);
     startEpoch = ck.epoch;
     startBatch = ck.batch;
+    if ((ck.world_size ?? 1) !== world.size && startBatch > 0) {
+      log(`the checkpoint stopped mid-epoch with ${ck.world_size ?? 1} process(es), this run has ${world.size}: epoch ${startEpoch + 1} starts over`);
+      startBatch = 0;
+    }
     stats = ck.stats;
     history = ck.history;
     best = ck.best;
@@ -268,22 +283,24 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   }
 
   const saveCheckpoint = async (epoch: number, batch: number): Promise<void> => {
+    if (!isMain) return;
     const grads = c.zeroGradPerEpoch && batch > 0 ? new Map(model.namedParameters().map(([k, p]) => [k, p.grad]).filter((e): e is [string, Tensor] => e[1] !== null)) : null;
     const ck: Checkpoint = {
       format: CHECKPOINT_FORMAT, model: model.stateDict(), optimizer: opt.stateDict(), scheduler: scheduler?.stateDict() ?? null,
-      epoch, batch, stats, rng_state: getRngState(), grads, history, best, meta, config: { ...c },
+      epoch, batch, stats, rng_state: getRngState(), grads, history, best, meta, config: { ...c }, world_size: world.size,
     };
     await io.save(ck as unknown as io.PyValue, path.join(c.out, 'last.ckpt'));
     for (const v of [...ck.model.values(), ...(grads?.values() ?? []), ck.rng_state]) v.dispose();
   };
 
   const writeArtifacts = async (): Promise<void> => {
+    if (!isMain) return;
     await fs.promises.writeFile(path.join(c.out, 'metrics.jsonl'), history.map((h) => JSON.stringify(h)).join('\n') + (history.length ? '\n' : ''));
     const title = `AlexNet ${c.recipe} on ${path.basename(path.resolve(c.data))}: loss and accuracy per epoch`;
     await fs.promises.writeFile(path.join(c.out, 'curves.png'), await renderCurves(history, title));
     await writeJson(path.join(c.out, 'run.json'), {
       config: c, device, threads: getNumThreads(), torchbridge: require('../../package.json').version, libtorch: buildInfo().torchVersion,
-      node: process.version, classes, seconds: (Date.now() - started) / 1000, epochs: history.length, bestValAcc: best,
+      node: process.version, worldSize: world.size, classes, seconds: (Date.now() - started) / 1000, epochs: history.length, bestValAcc: best,
     });
   };
 
@@ -293,16 +310,17 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   for (let epoch = startEpoch; epoch < c.epochs && !interrupted; epoch++) {
     const epochStart = Date.now();
     trainLoader.setEpoch(epoch);
+    sampler?.setEpoch(epoch);
     const first = epoch === startEpoch ? startBatch : 0;
     if (first === 0) stats = { lossSum: 0, correct: 0, seen: 0 };
     if (c.zeroGradPerEpoch && first === 0) opt.zeroGrad();
-    const bar = new ProgressBar(stepsPerEpoch, `epoch ${epoch + 1}/${c.epochs}`);
+    const bar = new ProgressBar(isMain ? stepsPerEpoch : 0, `epoch ${epoch + 1}/${c.epochs}`);
     let step = first;
     for await (const batch of trainLoader.iterate({ startBatch: first })) {
       const input = device !== 'cpu' ? batch.input.to(device as Device) : batch.input;
       const target = device !== 'cpu' ? batch.target.to(device as Device) : batch.target;
       if (!c.zeroGradPerEpoch) opt.zeroGrad();
-      const out = await model.forward(input);
+      const out = await net.forward(input);
       const loss = await criterion.forward(out, target);
       await loss.backward();
       await opt.step();
@@ -314,9 +332,9 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
       [out, loss, input, target, batch.input, batch.target].forEach((t) => t.dispose());
       step++;
       const lr = opt.paramGroups[0].lr;
-      events.onStep?.({ epoch: epoch + 1, step, steps: stepsPerEpoch, loss: lossValue, lr });
+      if (isMain) events.onStep?.({ epoch: epoch + 1, step, steps: stepsPerEpoch, loss: lossValue, lr });
       bar.update(step, `loss=${(stats.lossSum / stats.seen).toFixed(4)}, acc=${(stats.correct / stats.seen).toFixed(3)}`);
-      if (events.signal?.aborted && step < stepsPerEpoch) {
+      if (await stopRequested(events.signal, world.size) && step < stepsPerEpoch) {
         bar.done();
         await saveCheckpoint(epoch, step);
         interrupted = true;
@@ -325,6 +343,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     }
     if (interrupted) break;
     bar.done();
+    if (world.size > 1) stats = await sumAcrossRanks(stats);
     scheduler?.step();
     const evalNow = c.evalEvery > 0 && ((epoch + 1) % c.evalEvery === 0 || epoch + 1 === c.epochs);
     const valAcc = evalNow ? (await evaluate(model, valLoader, { device })).accuracy : null;
@@ -335,15 +354,33 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     history.push(record);
     if (valAcc !== null && (best === null || valAcc > best)) {
       best = valAcc;
-      await io.save(stateDictWithMeta(model, meta) as unknown as io.PyValue, path.join(c.out, 'best.pth'));
+      if (isMain) await io.save(stateDictWithMeta(model, meta) as unknown as io.PyValue, path.join(c.out, 'best.pth'));
     }
     await saveCheckpoint(epoch + 1, 0);
     await writeArtifacts();
-    events.onEpoch?.(record);
-    if (events.signal?.aborted && epoch + 1 < c.epochs) interrupted = true;
+    if (isMain) events.onEpoch?.(record);
+    if (await stopRequested(events.signal, world.size) && epoch + 1 < c.epochs) interrupted = true;
   }
-  if (!fs.existsSync(path.join(c.out, 'best.pth'))) await io.save(stateDictWithMeta(model, meta) as unknown as io.PyValue, path.join(c.out, 'best.pth'));
+  if (isMain && !fs.existsSync(path.join(c.out, 'best.pth'))) await io.save(stateDictWithMeta(model, meta) as unknown as io.PyValue, path.join(c.out, 'best.pth'));
   await writeArtifacts();
-  model.dispose();
+  net.dispose();
   return { outDir: c.out, history, bestValAcc: best, interrupted, config: c };
+}
+
+/** Whether to stop here: any rank's signal stops every rank at the same step. */
+async function stopRequested(signal: AbortSignal | undefined, worldSize: number): Promise<boolean> {
+  if (worldSize === 1) return signal?.aborted ?? false;
+  const flag = tensor([signal?.aborted ? 1 : 0]);
+  await dist.allReduce(flag, { op: 'max' });
+  const stop = flag.item() === 1;
+  flag.dispose();
+  return stop;
+}
+
+async function sumAcrossRanks(stats: { lossSum: number; correct: number; seen: number }): Promise<typeof stats> {
+  const t = tensor([stats.lossSum, stats.correct, stats.seen], { dtype: 'float64' });
+  await dist.allReduce(t);
+  const [lossSum, correct, seen] = Array.from(t.toArray() as Float64Array);
+  t.dispose();
+  return { lossSum, correct, seen };
 }
