@@ -1,8 +1,12 @@
 // The native side of src/distributed.ts: one default process group on c10d (TCPStore rendezvous,
 // ProcessGroupGloo), its collectives run and awaited off the JS thread.
 #include <ATen/ATen.h>
+#include <signal.h>
+#include <unistd.h>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -88,6 +92,10 @@ void Join(const std::string& addr, int port, int rank, int size, std::chrono::mi
   if (store->add(Key("rank/" + std::to_string(rank)), 1) > 1) {
     throw std::runtime_error("rank " + std::to_string(rank) + " joined twice: every process needs its own RANK");
   }
+  // Where this rank runs, so that survivors can name a rank that died (see LostRanks).
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  store->set(Key("process/" + std::to_string(rank)), ToBytes(std::string(host) + " " + std::to_string(getpid())));
   int64_t joined = store->add(Key("joined"), 1);
   if (joined > size) throw std::runtime_error("more than worldSize " + std::to_string(size) + " processes joined");
   auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
@@ -111,15 +119,50 @@ void Join(const std::string& addr, int port, int rank, int size, std::chrono::mi
   g_group = group;
 }
 
+bool ProcessGone(pid_t pid) {
+  if (kill(pid, 0) != 0) return errno == ESRCH;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  size_t paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';  // a zombie: exited, not yet reaped
+}
+
+// After a failed collective: the ranks on this host whose process is gone (the peer's socket can
+// close a moment before its process is), or why none can be named.
+std::string LostRanks(const Group& g) {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  try {
+    std::vector<std::pair<int, pid_t>> local;
+    for (int r = 0; r < g.size; r++) {
+      std::string where = ToString(g.store->get(Key("process/" + std::to_string(r))));
+      size_t space = where.rfind(' ');
+      if (r != g.rank && where.substr(0, space) == host) local.emplace_back(r, static_cast<pid_t>(std::stol(where.substr(space + 1))));
+    }
+    for (int attempt = 0; attempt < 20; attempt++) {
+      std::string lost;
+      for (auto [r, pid] : local) {
+        if (ProcessGone(pid)) lost += (lost.empty() ? "" : ", ") + std::to_string(r);
+      }
+      if (!lost.empty()) return "lost rank " + lost + " (its process exited)";
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } catch (const std::exception&) {
+    return "the store is unreachable, so the rank that served it (rank 0) is gone";
+  }
+  return "no rank on this host exited; one on another host may have";
+}
+
 // Runs one collective and waits for it, naming the failure in terms of ranks.
 void Await(const Group& g, const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
   try {
     work->wait(g.timeout);
   } catch (const std::exception& e) {
     std::string msg = e.what();
-    throw std::runtime_error(std::string(what) + " failed on rank " + std::to_string(g.rank) + " of " + std::to_string(g.size) +
-                             " (a rank exited or stopped answering within " + std::to_string(g.timeout.count()) +
-                             " ms): " + msg.substr(0, msg.find('\n')));
+    throw std::runtime_error(std::string(what) + " failed on rank " + std::to_string(g.rank) + " of " + std::to_string(g.size) + ": " +
+                             LostRanks(g) + " (timeout " + std::to_string(g.timeout.count()) + " ms; " +
+                             msg.substr(0, msg.find('\n')) + ")");
   }
 }
 

@@ -113,7 +113,7 @@ test('faults: a killed peer, an unreachable store and mismatched world sizes giv
   assert.equal(lost[1].signal, 'SIGKILL');
   assert.equal(lost[0].code, 1);
   assert.equal(lost[0].result.code, 'DISTRIBUTED');
-  assert.match(lost[0].result.error, /dist\.allReduce: allReduce failed on rank 0 of 2/);
+  assert.match(lost[0].result.error, /dist\.allReduce: allReduce failed on rank 0 of 2: lost rank 1 \(its process exited\)/);
   assert.ok(Date.now() - started < 60000);
 
   // Nobody listens where rank 1 looks for the store.
