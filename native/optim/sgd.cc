@@ -49,15 +49,20 @@ struct FusedSgd {
   // SgdUpdate's ops, element by element; each add(alpha) is a MulAdd.
   template <bool kFma>
   __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
+    float* __restrict pp = p;
+    float* __restrict bp = buf;
+    const float* __restrict gp = g;
+    const float lr = negLr, mom = momentum, damp = oneMinusDampening, wd = weightDecay, sign = maximize ? -1.0f : 1.0f;
+    const bool decay = wd != 0, init = first, nest = nesterov;
     for (int64_t i = begin; i < end; i++) {
-      float d = maximize ? -g[i] : g[i];
-      if (weightDecay != 0) d = MulAdd<kFma>(p[i], weightDecay, d);
-      if (buf) {
-        float b = first ? d : MulAdd<kFma>(d, oneMinusDampening, buf[i] * momentum);
-        buf[i] = b;
-        d = nesterov ? MulAdd<kFma>(b, momentum, d) : b;
+      float d = sign * gp[i];
+      if (decay) d = MulAdd<kFma>(pp[i], wd, d);
+      if (bp) {
+        float b = init ? d : MulAdd<kFma>(d, damp, bp[i] * mom);
+        bp[i] = b;
+        d = nest ? MulAdd<kFma>(b, mom, d) : b;
       }
-      p[i] = MulAdd<kFma>(d, negLr, p[i]);
+      pp[i] = MulAdd<kFma>(d, lr, pp[i]);
     }
   }
 };
