@@ -56,29 +56,33 @@ Taps Coefficients(int inSize, int outSize) {
   return t;
 }
 
-inline uint8_t Clip8(int64_t v) {
-  if (v >= (int64_t{1} << kPrecisionBits << 8)) return 255;
+inline uint8_t Clip8(int32_t v) {
+  if (v >= (int32_t{1} << kPrecisionBits << 8)) return 255;
   if (v <= 0) return 0;
   return static_cast<uint8_t>(v >> kPrecisionBits);
 }
 
-// One pass along x (step 3, rows of `stride` bytes) or along y (step = stride).
+// One pass along x (neighbouring taps 3 bytes apart) or along y (taps a row apart), the three
+// channels of a pixel together.
 void Pass(const uint8_t* in, uint8_t* out, int outer, int outSize, int inStride, int outStride,
           bool alongX, int rowOffset, const Taps& t) {
+  const int32_t half = int32_t{1} << (kPrecisionBits - 1);  // 32-bit sums, as Pillow's
   for (int o = 0; o < outer; o++) {
     for (int i = 0; i < outSize; i++) {
       const int32_t* w = &t.weights[static_cast<size_t>(i) * t.ksize];
-      for (int c = 0; c < 3; c++) {
-        int64_t acc = int64_t{1} << (kPrecisionBits - 1);
-        for (int k = 0; k < t.count[i]; k++) {
-          int src = t.first[i] + k;
-          const uint8_t* p = alongX ? in + static_cast<size_t>(o) * inStride + src * 3
-                                    : in + static_cast<size_t>(src - rowOffset) * inStride + o * 3;
-          acc += static_cast<int64_t>(p[c]) * w[k];
-        }
-        uint8_t* q = alongX ? out + static_cast<size_t>(o) * outStride + i * 3 : out + static_cast<size_t>(i) * outStride + o * 3;
-        q[c] = Clip8(acc);
+      const uint8_t* p = alongX ? in + static_cast<size_t>(o) * inStride + t.first[i] * 3
+                                : in + static_cast<size_t>(t.first[i] - rowOffset) * inStride + o * 3;
+      const int step = alongX ? 3 : inStride;
+      int32_t r = half, g = half, b = half;
+      for (int k = 0; k < t.count[i]; k++, p += step) {
+        r += p[0] * w[k];
+        g += p[1] * w[k];
+        b += p[2] * w[k];
       }
+      uint8_t* q = alongX ? out + static_cast<size_t>(o) * outStride + i * 3 : out + static_cast<size_t>(i) * outStride + o * 3;
+      q[0] = Clip8(r);
+      q[1] = Clip8(g);
+      q[2] = Clip8(b);
     }
   }
 }
