@@ -276,7 +276,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
       log(`the checkpoint stopped mid-epoch with ${ck.world_size ?? 1} process(es), this run has ${world.size}: epoch ${startEpoch + 1} starts over`);
       startBatch = 0;
     }
-    stats = ck.stats;
+    stats = isMain ? ck.stats : { lossSum: 0, correct: 0, seen: 0 }; // saved summed over ranks: counted once
     history = ck.history;
     best = ck.best;
     log(`resumed from ${c.resume} at epoch ${startEpoch + 1}, step ${startBatch}`);
@@ -336,6 +336,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
       bar.update(step, `loss=${(stats.lossSum / stats.seen).toFixed(4)}, acc=${(stats.correct / stats.seen).toFixed(3)}`);
       if (await stopRequested(events.signal, world.size) && step < stepsPerEpoch) {
         bar.done();
+        if (world.size > 1) stats = await sumAcrossRanks(stats);
         await saveCheckpoint(epoch, step);
         interrupted = true;
         break;
