@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const nproc = argv['nproc-per-node'];
   if (!Number.isInteger(nproc) || nproc < 1) throw new Error(`Expected positive integer for nproc-per-node but received ${nproc}`);
   if (!Number.isFinite(argv['dist-timeout']) || argv['dist-timeout'] <= 0) throw new Error(`Expected positive number for dist-timeout but received ${argv['dist-timeout']}`);
-  if (nproc > 1 && process.env.RANK === undefined) return launch(nproc, argv.threads, argv.out);
+  if (nproc > 1 && process.env.RANK === undefined) return launch(nproc, argv.threads, argv.out ?? defaultOut());
   // Under torchrun (or --nproc-per-node's workers) the variables say which rank this is.
   if (Number(process.env.WORLD_SIZE ?? 1) > 1) await dist.initProcessGroup({ timeoutMs: Math.round(argv['dist-timeout'] * 1000) });
   const isMain = !dist.isInitialized() || dist.getRank() === 0;
@@ -68,8 +68,7 @@ async function main(): Promise<void> {
       log(`no ./hymenoptera_data here: ${generated.created ? 'generated' : 'using'} a two-class data set (discs vs stripes, real JPEG files) at ${data}`);
     }
   }
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  const out = argv.out ?? path.join('runs', `train-${stamp}`); // workers get the launcher's --out
+  const out = argv.out ?? defaultOut(); // workers get the launcher's --out
   const config: Partial<TrainConfig> & { data: string; out: string; weightsExplicit: boolean } = {
     data, out, weights: argv.weights, head: argv.head as TrainConfig['head'], recipe: argv.recipe as TrainConfig['recipe'],
     epochs: argv.epochs, batchSize: argv['batch-size'], lr: argv.lr, optimizer: argv.optimizer as TrainConfig['optimizer'],
@@ -114,7 +113,12 @@ async function main(): Promise<void> {
 
 // --nproc-per-node N: N workers of this same command on loopback, with torchrun's variables; the
 // threads are split between them and rank 0 prints. A worker that fails stops the run.
-async function launch(nproc: number, threads: number, out: string | undefined): Promise<void> {
+function defaultOut(): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return path.join('runs', `train-${stamp}`);
+}
+
+async function launch(nproc: number, threads: number, out: string): Promise<void> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
@@ -122,9 +126,8 @@ async function launch(nproc: number, threads: number, out: string | undefined): 
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   if (!fs.existsSync('hymenoptera_data')) await ensureSyntheticDataset(); // generated once, before the workers look for it
   const perWorker = threads > 0 ? threads : Math.max(1, Math.floor(cores / nproc));
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const args = withoutOptions(process.argv.slice(2), ['--nproc-per-node', '--threads', '--out']);
-  args.push('--threads', String(perWorker), '--out', out ?? path.join('runs', `train-${stamp}`));
+  args.push('--threads', String(perWorker), '--out', out);
   const children = Array.from({ length: nproc }, (_, rank) => spawn(process.execPath, [__filename, ...args], {
     stdio: 'inherit',
     detached: true, // a terminal's Ctrl-C reaches the launcher only, which passes it on once
