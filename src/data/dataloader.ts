@@ -33,6 +33,12 @@ export interface Batch {
   indices: number[];
 }
 
+/** A file skipped with skipBadImages, and why. */
+export interface SkippedFile {
+  path: string;
+  reason: string;
+}
+
 class Semaphore {
   #free: number;
   #waiting: (() => void)[] = [];
@@ -72,7 +78,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   readonly prefetch: number;
   readonly skipBadImages: boolean;
   /** Files skipped in the last epoch (with skipBadImages). */
-  skippedFiles: { path: string; reason: string }[] = [];
+  skippedFiles: SkippedFile[] = [];
   readonly sampler: Sampler | undefined;
   #epoch = 0;
   #cache: Map<number, RawImage> | undefined;
@@ -109,18 +115,21 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.#epoch = int('data.DataLoader.setEpoch', 'epoch', epoch, 0);
   }
 
-  private async loadBatch(indices: number[], epoch: number, gate: Semaphore): Promise<Batch | null> {
-    const results = await Promise.all(indices.map((i) => gate.run(async () => {
+  /** Loads one batch; unreadable files (with skipBadImages) come back in `skipped`, in sample order. */
+  private async loadBatch(indices: number[], epoch: number, gate: Semaphore): Promise<{ batch: Batch | null; skipped: SkippedFile[] }> {
+    const skipped: (SkippedFile | undefined)[] = [];
+    const results = await Promise.all(indices.map((i, k) => gate.run(async () => {
       try {
         return await this.dataset.prepare(i, new Rng(this.seed, epoch, i), this.#cache);
       } catch (err) {
         if (!this.skipBadImages) throw err;
-        this.skippedFiles.push({ path: this.dataset.samples[i][0], reason: (err as Error).message });
+        skipped[k] = { path: this.dataset.samples[i][0], reason: (err as Error).message };
         return null;
       }
     })));
+    const reported = skipped.filter((s): s is SkippedFile => s !== undefined);
     const kept = indices.map((i, k) => [i, results[k]] as const).filter((x): x is readonly [number, PreparedImage] => x[1] !== null);
-    if (kept.length === 0) return null;
+    if (kept.length === 0) return { batch: null, skipped: reported };
     const first = kept[0][1];
     const odd = kept.find(([, im]) => im.width !== first.width || im.height !== first.height);
     if (odd) {
@@ -134,7 +143,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     }
     const input = await this.dataset.toTensor(kept.map(([, im]) => im), true);
     const target = tensor(BigInt64Array.from(kept.map(([i]) => BigInt(this.dataset.samples[i][1]))));
-    return { input, target, paths: kept.map(([i]) => this.dataset.samples[i][0]), indices: kept.map(([i]) => i) };
+    return { batch: { input, target, paths: kept.map(([i]) => this.dataset.samples[i][0]), indices: kept.map(([i]) => i) }, skipped: reported };
   }
 
   /** The epoch the next iteration will use. */
@@ -160,7 +169,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     }
     this.skippedFiles = [];
     const gate = new Semaphore(this.concurrency);
-    const pending: Promise<Batch | null>[] = [];
+    const pending: ReturnType<DataLoader['loadBatch']>[] = [];
     const start = (k: number) => {
       const p = this.loadBatch(batches[k], epoch, gate);
       p.catch(() => undefined); // observed when awaited; avoids unhandled rejections meanwhile
@@ -170,13 +179,14 @@ export class DataLoader implements AsyncIterable<Batch> {
     try {
       for (let k = startBatch; k < batches.length; k++) {
         while (next < batches.length && next <= k + this.prefetch) start(next++);
-        const batch = await pending.shift()!;
+        const { batch, skipped } = await pending.shift()!;
+        this.skippedFiles.push(...skipped);
         if (batch) yield batch;
       }
     } finally {
       // Early exit: free what was prefetched.
       for (const p of pending) {
-        const b = await p.catch(() => null);
+        const b = (await p.catch(() => null))?.batch;
         if (b) { b.input.dispose(); b.target.dispose(); }
       }
       if (this.skippedFiles.length) {
