@@ -15,7 +15,8 @@
         "native/io/serialization.cc",
         "native/data/dataloader.cc",
         "native/data/transforms.cc",
-        "native/distributed.cc"
+        "native/distributed.cc",
+        "native/amp.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -17,6 +17,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterDataLoader(env, exports);
   RegisterTransforms(env, exports);
   RegisterDistributed(env, exports);
+  RegisterAmp(env, exports);
   return exports;
 }
 

@@ -23,5 +23,6 @@ void RegisterSerialization(Napi::Env env, Napi::Object exports);
 void RegisterDataLoader(Napi::Env env, Napi::Object exports);
 void RegisterTransforms(Napi::Env env, Napi::Object exports);
 void RegisterDistributed(Napi::Env env, Napi::Object exports);
+void RegisterAmp(Napi::Env env, Napi::Object exports);
 
 }  // namespace tb

@@ -27,6 +27,41 @@ bool DeferZero(const at::Tensor& grad) {
 
 }  // namespace
 
+namespace {
+// Bit layout shared with src/autograd.ts: bit 0 grad; bits 1-2 CPU autocast, bits 3-4 CUDA
+// autocast (0 off, 1 bfloat16, 2 float16).
+at::ScalarType AutocastDtype(int64_t code) {
+  return code == 1 ? at::kBFloat16 : code == 2 ? at::kHalf : at::ScalarType::Undefined;
+}
+}  // namespace
+
+ExecMode ExecMode::Decode(int64_t bits) {
+  ExecMode m((bits & 1) != 0);
+  m.autocastCpu = AutocastDtype((bits >> 1) & 3);
+  m.autocastCuda = AutocastDtype((bits >> 3) & 3);
+  return m;
+}
+
+ExecMode ArgMode(const Napi::CallbackInfo& info, size_t index) {
+  int64_t bits = ArgInt(info, index);
+  if (bits < 0 || bits > 31) {
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + ": expected an execution mode (0-31)");
+  }
+  return ExecMode::Decode(bits);
+}
+
+ExecModeGuard::ExecModeGuard(const ExecMode& mode) : grad_(mode.grad), saved_(compat::GetAutocast()) {
+  compat::AutocastState s = saved_;
+  s.cpu = mode.autocastCpu != at::ScalarType::Undefined;
+  s.cuda = mode.autocastCuda != at::ScalarType::Undefined;
+  if (s.cpu) s.cpuDtype = mode.autocastCpu;
+  if (s.cuda) s.cudaDtype = mode.autocastCuda;
+  s.cache = false;
+  compat::SetAutocast(s);
+}
+
+ExecModeGuard::~ExecModeGuard() { compat::SetAutocast(saved_); }
+
 void ZeroDeferredGrads() {
   std::lock_guard<std::mutex> lock(g_deferredMutex);
   for (at::Tensor& g : g_deferredZero) {

@@ -1,6 +1,7 @@
 #include "errors.h"
 #include "addon.h"
 #include <new>
+#include <string>
 
 namespace tb {
 
@@ -18,7 +19,10 @@ Failure CurrentFailure() {
   } catch (const c10::NotImplementedError& e) {
     return {"NOT_IMPLEMENTED", e.what_without_backtrace()};
   } catch (const c10::Error& e) {
-    return {"TORCH_ERROR", e.what_without_backtrace()};
+    // The CPU allocator reports exhaustion as a plain c10::Error.
+    std::string msg = e.what_without_backtrace();
+    bool oom = msg.find("can't allocate memory") != std::string::npos || msg.find("not enough memory") != std::string::npos;
+    return {oom ? "OUT_OF_MEMORY" : "TORCH_ERROR", msg};
   } catch (const std::bad_alloc&) {
     return {"OUT_OF_MEMORY", "out of memory"};
   } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include <torch/version.h>
 #include <atomic>
 #include "addon.h"
+#include "compat.h"
 #include "errors.h"
 #include "tensor.h"
 
@@ -43,6 +44,29 @@ Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] {
     int n = at::detail::getCUDAHooks().hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0;
     return Napi::Number::New(info.Env(), n);
+  });
+}
+
+// cudaEmptyCache(): false where this libtorch lacks the allocator API.
+Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info) {
+  return Guarded(info.Env(), [&] { return Napi::Boolean::New(info.Env(), compat::EmptyDeviceCache()); });
+}
+
+// cudaMemoryStats(device): null where this libtorch lacks the allocator API.
+Napi::Value CudaMemoryStats(const Napi::CallbackInfo& info) {
+  int device = static_cast<int>(ArgInt(info, 0));
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    auto m = compat::DeviceMemoryStats(device);
+    if (!m) return info.Env().Null();
+    Napi::Object o = Napi::Object::New(info.Env());
+    auto set = [&](const char* key, int64_t v) { o.Set(key, Napi::Number::New(info.Env(), static_cast<double>(v))); };
+    set("allocatedBytes", m->allocated);
+    set("peakAllocatedBytes", m->allocatedPeak);
+    set("reservedBytes", m->reserved);
+    set("peakReservedBytes", m->reservedPeak);
+    set("allocRetries", m->allocRetries);
+    set("ooms", m->ooms);
+    return o;
   });
 }
 
@@ -85,6 +109,8 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
   exports.Set("memory", Napi::Function::New(env, Memory));
+  exports.Set("cudaEmptyCache", Napi::Function::New(env, CudaEmptyCache));
+  exports.Set("cudaMemoryStats", Napi::Function::New(env, CudaMemoryStats));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
 }
 

@@ -339,14 +339,14 @@ void Release(const Napi::CallbackInfo& info) {
   h->Release();
 }
 
-// to(handle, device, dtype | null, nonBlocking, grad)
+// to(handle, device, dtype | null, nonBlocking, mode)
 Napi::Value To(const Napi::CallbackInfo& info) {
   at::Tensor t = ArgTensor(info, 0);
   at::Device device = ArgDevice(info, 1);
   c10::optional<at::ScalarType> dtype;
   if (!info[2].IsNull() && !info[2].IsUndefined()) dtype = ArgDtype(info, 2);
   bool nonBlocking = ArgBool(info, 3);
-  c10::AutoGradMode mode(ArgBool(info, 4));
+  ExecModeGuard mode(ArgMode(info, 4));
   return Guarded(info.Env(), [&] {
     return TensorHandle::New(info.Env(), t.to(device, dtype.value_or(t.scalar_type()), nonBlocking));
   });
@@ -355,7 +355,7 @@ Napi::Value To(const Napi::CallbackInfo& info) {
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   std::string op = ArgString(info, 0);
   at::Tensor t = ArgTensor(info, 1);
-  c10::AutoGradMode mode(ArgBool(info, 2));
+  ExecModeGuard mode(ArgMode(info, 2));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
     if (op == "neg") r = t.neg();
@@ -375,7 +375,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   });
 }
 
-// binary(op, a, b: handle | number, grad)
+// binary(op, a, b: handle | number, mode)
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   std::string op = ArgString(info, 0);
   at::Tensor a = ArgTensor(info, 1);
@@ -384,7 +384,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   at::Scalar s;
   if (scalar) s = ArgDouble(info, 2);
   else b = ArgTensor(info, 2);
-  c10::AutoGradMode mode(ArgBool(info, 3));
+  ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
     if (op == "add") r = scalar ? a.add(s) : a.add(b);
@@ -405,14 +405,14 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   });
 }
 
-// reduce(op, a, dims | null, keepdim, grad)
+// reduce(op, a, dims | null, keepdim, mode)
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
   std::string op = ArgString(info, 0);
   at::Tensor t = ArgTensor(info, 1);
   bool all = info[2].IsNull() || info[2].IsUndefined();
   std::vector<int64_t> dims = all ? std::vector<int64_t>{} : ArgIntList(info, 2);
   bool keepdim = ArgBool(info, 3);
-  c10::AutoGradMode mode(ArgBool(info, 4));
+  ExecModeGuard mode(ArgMode(info, 4));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
     if (op == "sum") r = all ? t.sum() : t.sum(dims, keepdim);
@@ -433,12 +433,12 @@ Napi::Value Argmax(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), t.argmax(dim, keepdim)); });
 }
 
-// shapeOp(op, a, args: number[], grad): views and reshapes.
+// shapeOp(op, a, args: number[], mode): views and reshapes.
 Napi::Value ShapeOp(const Napi::CallbackInfo& info) {
   std::string op = ArgString(info, 0);
   at::Tensor t = ArgTensor(info, 1);
   std::vector<int64_t> args = ArgIntList(info, 2);
-  c10::AutoGradMode mode(ArgBool(info, 3));
+  ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
     auto need = [&](size_t n) {
@@ -552,14 +552,14 @@ Napi::Value MoveData(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-Napi::Promise RunAsyncTensor(Napi::Env env, bool gradEnabled, std::function<at::Tensor()> work) {
-  return RunAsync<at::Tensor>(env, gradEnabled, std::move(work),
+Napi::Promise RunAsyncTensor(Napi::Env env, ExecMode mode, std::function<at::Tensor()> work) {
+  return RunAsync<at::Tensor>(env, mode, std::move(work),
                               [](Napi::Env e, at::Tensor& t) { return TensorHandle::New(e, t); });
 }
 
-Napi::Promise RunAsyncVoid(Napi::Env env, bool gradEnabled, std::function<void()> work) {
+Napi::Promise RunAsyncVoid(Napi::Env env, ExecMode mode, std::function<void()> work) {
   return RunAsync<bool>(
-      env, gradEnabled, [w = std::move(work)]() { w(); return true; },
+      env, mode, [w = std::move(work)]() { w(); return true; },
       [](Napi::Env e, bool&) { return e.Undefined(); });
 }
 

@@ -2,9 +2,9 @@
 #pragma once
 #include <napi.h>
 #include <ATen/ATen.h>
-#include <c10/core/GradMode.h>
 #include <functional>
 #include <utility>
+#include "autograd.h"
 #include "errors.h"
 #include "runtime.h"
 
@@ -16,10 +16,10 @@ class TorchWorker : public Napi::AsyncWorker {
   using Work = std::function<Result()>;
   using Convert = std::function<Napi::Value(Napi::Env, Result&)>;
 
-  TorchWorker(Napi::Env env, bool gradEnabled, Work work, Convert convert)
+  TorchWorker(Napi::Env env, ExecMode mode, Work work, Convert convert)
       : Napi::AsyncWorker(env, "torchbridge"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        gradEnabled_(gradEnabled),
+        mode_(mode),
         work_(std::move(work)),
         convert_(std::move(convert)) {}
 
@@ -29,8 +29,8 @@ class TorchWorker : public Napi::AsyncWorker {
   void Execute() override {
     try {
       ApplyThreadSettings();
-      // Grad mode is thread-local in libtorch: set it where the work runs.
-      c10::AutoGradMode mode(gradEnabled_);
+      // Grad mode and autocast are thread-local in libtorch: set them where the work runs.
+      ExecModeGuard guard(mode_);
       result_ = work_();
     } catch (...) {
       failure_ = CurrentFailure();
@@ -56,7 +56,7 @@ class TorchWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
-  bool gradEnabled_;
+  ExecMode mode_;
   Work work_;
   Convert convert_;
   Result result_{};
@@ -64,17 +64,17 @@ class TorchWorker : public Napi::AsyncWorker {
 };
 
 template <typename Result>
-Napi::Promise RunAsync(Napi::Env env, bool gradEnabled, typename TorchWorker<Result>::Work work,
+Napi::Promise RunAsync(Napi::Env env, ExecMode mode, typename TorchWorker<Result>::Work work,
                        typename TorchWorker<Result>::Convert convert) {
-  auto* worker = new TorchWorker<Result>(env, gradEnabled, std::move(work), std::move(convert));
+  auto* worker = new TorchWorker<Result>(env, mode, std::move(work), std::move(convert));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
 }
 
 // Work that produces one tensor, resolved as a new Tensor handle.
-Napi::Promise RunAsyncTensor(Napi::Env env, bool gradEnabled, std::function<at::Tensor()> work);
+Napi::Promise RunAsyncTensor(Napi::Env env, ExecMode mode, std::function<at::Tensor()> work);
 // Work that produces nothing of interest, resolved as undefined.
-Napi::Promise RunAsyncVoid(Napi::Env env, bool gradEnabled, std::function<void()> work);
+Napi::Promise RunAsyncVoid(Napi::Env env, ExecMode mode, std::function<void()> work);
 
 }  // namespace tb

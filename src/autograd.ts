@@ -1,13 +1,45 @@
-// Grad mode is thread-local in libtorch, but our work runs on worker threads. So the mode lives
-// in JS (following async calls, like a context variable) and travels with every native call.
+// Grad mode and autocast are thread-local in libtorch, but our work runs on worker threads. So
+// they live in JS (following async calls, like a context variable) and travel with every native
+// call as one integer, the execution mode (decoded in native/autograd.cc).
 import { AsyncLocalStorage } from 'async_hooks';
 import { invalid } from './arguments';
 
-const gradMode = new AsyncLocalStorage<boolean>();
+/** Autocast's lower-precision dtype on one device type; 0 = off. */
+export const enum AutocastCode { Off = 0, BFloat16 = 1, Float16 = 2 }
+
+interface ExecContext {
+  grad: boolean;
+  autocastCpu: AutocastCode;
+  autocastCuda: AutocastCode;
+}
+
+const DEFAULT_CONTEXT: ExecContext = { grad: true, autocastCpu: AutocastCode.Off, autocastCuda: AutocastCode.Off };
+const context = new AsyncLocalStorage<ExecContext>();
+
+function current(): ExecContext {
+  return context.getStore() ?? DEFAULT_CONTEXT;
+}
+
+/** @internal Runs `fn` with part of the context replaced, for itself and all the async work it starts. */
+export function withContext<T>(change: Partial<ExecContext>, fn: () => T): T {
+  return context.run({ ...current(), ...change }, fn);
+}
+
+/** @internal The autocast settings in force here. */
+export function autocastState(): { cpu: AutocastCode; cuda: AutocastCode } {
+  const c = current();
+  return { cpu: c.autocastCpu, cuda: c.autocastCuda };
+}
+
+/** @internal The execution mode native ops take as their last argument. */
+export function execMode(): number {
+  const c = current();
+  return (c.grad ? 1 : 0) | (c.autocastCpu << 1) | (c.autocastCuda << 3);
+}
 
 /** Whether operations started here record autograd history. */
 export function isGradEnabled(): boolean {
-  return gradMode.getStore() ?? true;
+  return current().grad;
 }
 
 /**
@@ -16,11 +48,11 @@ export function isGradEnabled(): boolean {
  */
 export function noGrad<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw invalid('noGrad', 'fn', 'function', fn);
-  return gradMode.run(false, fn);
+  return withContext({ grad: false }, fn);
 }
 
 /** Re-enables autograd inside a `noGrad` block, like `torch.enable_grad()`. */
 export function enableGrad<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw invalid('enableGrad', 'fn', 'function', fn);
-  return gradMode.run(true, fn);
+  return withContext({ grad: true }, fn);
 }

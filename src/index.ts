@@ -2,8 +2,11 @@
 export { TorchError, TorchErrorCode } from './errors';
 export { Tensor, tensor, zeros, ones, empty, full, rand, randn, arange, Dtype, TensorData, TensorOptions, DTYPES } from './tensor';
 export { noGrad, enableGrad, isGradEnabled } from './autograd';
+export { autocast, isAutocastEnabled } from './amp';
+export * as amp from './amp';
 export { memory, scope } from './memory';
 export { manualSeed, setNumThreads, getNumThreads, cuda, buildInfo, Device } from './runtime';
+export type { CudaMemoryStats } from './native';
 export { getRngState, setRngState } from './random';
 export * as nn from './nn';
 export * as optim from './optim';

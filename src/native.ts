@@ -19,6 +19,16 @@ export interface TensorMeta {
   isLeaf: boolean;
 }
 
+/** The CUDA caching allocator's counters for one device (torch.cuda.memory_stats' aggregate figures). */
+export interface CudaMemoryStats {
+  allocatedBytes: number;
+  peakAllocatedBytes: number;
+  reservedBytes: number;
+  peakReservedBytes: number;
+  allocRetries: number;
+  ooms: number;
+}
+
 export interface NativeAddon {
   setErrorClass(cls: typeof TorchError): void;
   // tensor.cc
@@ -28,12 +38,12 @@ export interface NativeAddon {
   meta(t: H): TensorMeta;
   setRequiresGrad(t: H, flag: boolean): void;
   release(t: H): void;
-  to(t: H, device: string, dtype: NativeDtype | null, nonBlocking: boolean, grad: boolean): H;
-  unary(op: string, t: H, grad: boolean): H;
-  binary(op: string, a: H, b: H | number, grad: boolean): H;
-  reduce(op: string, t: H, dims: number[] | null, keepdim: boolean, grad: boolean): H;
+  to(t: H, device: string, dtype: NativeDtype | null, nonBlocking: boolean, mode: number): H;
+  unary(op: string, t: H, mode: number): H;
+  binary(op: string, a: H, b: H | number, mode: number): H;
+  reduce(op: string, t: H, dims: number[] | null, keepdim: boolean, mode: number): H;
   argmax(t: H, dim: number | null, keepdim: boolean): H;
-  shapeOp(op: string, t: H, args: number[], grad: boolean): H;
+  shapeOp(op: string, t: H, args: number[], mode: number): H;
   factory(kind: string, shape: number[], value: number, dtype: NativeDtype, device: string): H;
   zerosLike(t: H): H;
   arange(start: number, end: number, step: number, dtype: NativeDtype, device: string): H;
@@ -52,17 +62,19 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cudaDeviceCount(): number;
+  cudaEmptyCache(): boolean;
+  cudaMemoryStats(device: number): CudaMemoryStats | null;
   memory(): { tensors: number; bytes: number };
   buildInfo(): { torchVersion: string; cudaCompiled: boolean; parallelInfo: string };
   // nn/functional.cc
-  linear(x: H, w: H, b: OptH, grad: boolean): Promise<H>;
-  conv2d(x: H, w: H, b: OptH, stride: number[], padding: number[], dilation: number[], groups: number, grad: boolean): Promise<H>;
-  relu(x: H, inplace: boolean, grad: boolean): Promise<H>;
-  maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean, grad: boolean): Promise<H>;
-  adaptiveAvgPool2d(x: H, size: number[], grad: boolean): Promise<H>;
-  dropout(x: H, p: number, training: boolean, grad: boolean): Promise<H>;
-  softmax(x: H, dim: number, log: boolean, grad: boolean): Promise<H>;
-  crossEntropy(input: H, target: H, weight: OptH, reduction: string, ignoreIndex: number, labelSmoothing: number, grad: boolean): Promise<H>;
+  linear(x: H, w: H, b: OptH, mode: number): Promise<H>;
+  conv2d(x: H, w: H, b: OptH, stride: number[], padding: number[], dilation: number[], groups: number, mode: number): Promise<H>;
+  relu(x: H, inplace: boolean, mode: number): Promise<H>;
+  maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean, mode: number): Promise<H>;
+  adaptiveAvgPool2d(x: H, size: number[], mode: number): Promise<H>;
+  dropout(x: H, p: number, training: boolean, mode: number): Promise<H>;
+  softmax(x: H, dim: number, log: boolean, mode: number): Promise<H>;
+  crossEntropy(input: H, target: H, weight: OptH, reduction: string, ignoreIndex: number, labelSmoothing: number, mode: number): Promise<H>;
   // optim/*.cc
   adamStep(params: H[], expAvgs: OptH[], expAvgSqs: OptH[], maxExpAvgSqs: OptH[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean, fused: boolean): Promise<OptH[]>;
   sgdStep(params: H[], buffers: OptH[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean, fused: boolean): Promise<OptH[]>;
@@ -75,6 +87,9 @@ export interface NativeAddon {
   broadcast(tensors: H[], root: number): Promise<void>;
   barrier(): Promise<void>;
   averageGradients(params: H[], bucketBytes: number): Promise<void>;
+  // amp.cc
+  ampUnscale(params: H[], scale: H, foundInf: H): Promise<void>;
+  ampUpdateScale(scale: H, growthTracker: H, foundInf: H, growthFactor: number, backoffFactor: number, growthInterval: number): Promise<void>;
   // io/serialization.cc
   tensorsFromBytes(buffers: Uint8Array[], dtypes: NativeDtype[]): Promise<H[]>;
   tensorBytes(tensors: H[]): Promise<ArrayBuffer[]>;

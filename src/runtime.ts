@@ -1,7 +1,7 @@
 // Process-wide settings: seeding, intra-op threads, devices.
 import * as os from 'os';
 import { TorchError } from './errors';
-import { native } from './native';
+import { CudaMemoryStats, native } from './native';
 import { int, invalid, isInt } from './arguments';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -30,7 +30,26 @@ export const cuda = {
   deviceCount(): number {
     return native.cudaDeviceCount();
   },
+  /** Returns cached, unused GPU memory to the driver (torch.cuda.empty_cache); a no-op without CUDA. */
+  emptyCache(): void {
+    if (native.cudaDeviceCount() === 0) return;
+    if (!native.cudaEmptyCache()) throw unsupportedAllocatorApi('cuda.emptyCache');
+  },
+  /** The caching allocator's byte counts for one device (torch.cuda.memory_stats' aggregates). */
+  memoryStats(device: number | Device = 0): CudaMemoryStats {
+    const where = 'cuda.memoryStats';
+    const index = typeof device === 'number' ? int(where, 'device', device, 0) : Number(checkDevice(where, 'device', device).split(':')[1] ?? -1);
+    if (index < 0) throw invalid(where, 'device', "a CUDA device ('cuda:N' or N)", device);
+    checkDevice(where, 'device', `cuda:${index}`);
+    const stats = native.cudaMemoryStats(index);
+    if (!stats) throw unsupportedAllocatorApi(where);
+    return stats;
+  },
 };
+
+function unsupportedAllocatorApi(where: string): TorchError {
+  return new TorchError(`${where}: needs libtorch 2.9 or newer (this addon was built against ${native.buildInfo().torchVersion})`, 'NOT_IMPLEMENTED');
+}
 
 /** Validates a device string and that the device exists; returns libtorch's spelling. */
 export function checkDevice(where: string, param: string, device: unknown): string {

@@ -1,6 +1,6 @@
 // The user-facing Tensor: a thin typed wrapper over one native handle (native/tensor.cc).
 import { inspect } from 'util';
-import { isGradEnabled } from './autograd';
+import { execMode } from './autograd';
 import { TorchError } from './errors';
 import { adopt, Disposable, release } from './memory';
 import { native, NativeDtype, TensorHandle } from './native';
@@ -169,7 +169,7 @@ export class Tensor implements Disposable {
     const device = o.device === undefined ? this.device : checkDevice(where, 'device', o.device);
     const dtype = o.dtype === undefined ? null : oneOf(where, 'dtype', o.dtype, DTYPES);
     const nonBlocking = o.nonBlocking === undefined ? false : bool(where, 'nonBlocking', o.nonBlocking);
-    return Tensor._wrap(native.to(this._h(where), device, dtype, nonBlocking, isGradEnabled()));
+    return Tensor._wrap(native.to(this._h(where), device, dtype, nonBlocking, execMode()));
   }
 
   // ---- math (cheap, synchronous) ----
@@ -179,7 +179,7 @@ export class Tensor implements Disposable {
     if (typeof other === 'number') b = other;
     else if (other instanceof Tensor) b = other._h(where, 'other');
     else throw invalid(where, 'other', 'Tensor or number', other);
-    return Tensor._wrap(native.binary(op, this._h(where), b, isGradEnabled()));
+    return Tensor._wrap(native.binary(op, this._h(where), b, execMode()));
   }
 
   add(other: Other): Tensor { return this.binary('add', other); }
@@ -197,7 +197,7 @@ export class Tensor implements Disposable {
   minimum(other: Other): Tensor { return this.binary('minimum', other); }
 
   private unary(op: string): Tensor {
-    return Tensor._wrap(native.unary(op, this._h(`Tensor.${op}`), isGradEnabled()));
+    return Tensor._wrap(native.unary(op, this._h(`Tensor.${op}`), execMode()));
   }
 
   neg(): Tensor { return this.unary('neg'); }
@@ -217,7 +217,7 @@ export class Tensor implements Disposable {
   private reduce(op: string, dim: number | number[] | undefined, keepdim: boolean): Tensor {
     const where = `Tensor.${op}`;
     const dims = dim === undefined ? null : Array.isArray(dim) ? dim.map((d) => int(where, 'dim', d)) : [int(where, 'dim', dim)];
-    return Tensor._wrap(native.reduce(op, this._h(where), dims, bool(where, 'keepdim', keepdim), isGradEnabled()));
+    return Tensor._wrap(native.reduce(op, this._h(where), dims, bool(where, 'keepdim', keepdim), execMode()));
   }
 
   sum(dim?: number | number[], keepdim = false): Tensor { return this.reduce('sum', dim, keepdim); }
@@ -233,7 +233,7 @@ export class Tensor implements Disposable {
   }
 
   private shapeOp(op: string, args: number[]): Tensor {
-    return Tensor._wrap(native.shapeOp(op, this._h(`Tensor.${op}`), args, isGradEnabled()));
+    return Tensor._wrap(native.shapeOp(op, this._h(`Tensor.${op}`), args, execMode()));
   }
 
   reshape(...shape: number[] | [number[]]): Tensor {

@@ -9,73 +9,73 @@
 namespace tb {
 namespace {
 
-// The last argument of every op is the caller's grad mode (noGrad scopes live in JS).
-bool GradArg(const Napi::CallbackInfo& info) { return ArgBool(info, info.Length() - 1); }
+// The last argument of every op is the caller's execution mode (noGrad and autocast scopes live in JS).
+ExecMode ModeArg(const Napi::CallbackInfo& info) { return ArgMode(info, info.Length() - 1); }
 
-// linear(x, weight, bias | undefined, grad)
+// linear(x, weight, bias | undefined, mode)
 Napi::Value Linear(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0), w = ArgTensor(info, 1);
   c10::optional<at::Tensor> b = ArgOptTensor(info, 2);
-  return RunAsyncTensor(info.Env(), GradArg(info), [x, w, b]() { return at::linear(x, w, b); });
+  return RunAsyncTensor(info.Env(), ModeArg(info), [x, w, b]() { return at::linear(x, w, b); });
 }
 
-// conv2d(x, weight, bias | undefined, stride, padding, dilation, groups, grad)
+// conv2d(x, weight, bias | undefined, stride, padding, dilation, groups, mode)
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0), w = ArgTensor(info, 1);
   c10::optional<at::Tensor> b = ArgOptTensor(info, 2);
   auto stride = ArgIntList(info, 3), padding = ArgIntList(info, 4), dilation = ArgIntList(info, 5);
   int64_t groups = ArgInt(info, 6);
-  return RunAsyncTensor(info.Env(), GradArg(info), [=]() {
+  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() {
     return at::conv2d(x, w, b, stride, padding, dilation, groups);
   });
 }
 
-// relu(x, inplace, grad)
+// relu(x, inplace, mode)
 Napi::Value Relu(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   bool inplace = ArgBool(info, 1);
-  return RunAsyncTensor(info.Env(), GradArg(info), [x, inplace]() {
+  return RunAsyncTensor(info.Env(), ModeArg(info), [x, inplace]() {
     return inplace ? at::relu_(const_cast<at::Tensor&>(x)) : at::relu(x);
   });
 }
 
-// maxPool2d(x, kernel, stride, padding, dilation, ceilMode, grad)
+// maxPool2d(x, kernel, stride, padding, dilation, ceilMode, mode)
 Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   auto kernel = ArgIntList(info, 1), stride = ArgIntList(info, 2), padding = ArgIntList(info, 3),
        dilation = ArgIntList(info, 4);
   bool ceilMode = ArgBool(info, 5);
-  return RunAsyncTensor(info.Env(), GradArg(info), [=]() {
+  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() {
     return at::max_pool2d(x, kernel, stride, padding, dilation, ceilMode);
   });
 }
 
-// adaptiveAvgPool2d(x, outputSize, grad)
+// adaptiveAvgPool2d(x, outputSize, mode)
 Napi::Value AdaptiveAvgPool2d(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   auto size = ArgIntList(info, 1);
-  return RunAsyncTensor(info.Env(), GradArg(info), [=]() { return at::adaptive_avg_pool2d(x, size); });
+  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() { return at::adaptive_avg_pool2d(x, size); });
 }
 
-// dropout(x, p, training, grad)
+// dropout(x, p, training, mode)
 Napi::Value Dropout(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   double p = ArgDouble(info, 1);
   bool training = ArgBool(info, 2);
-  return RunAsyncTensor(info.Env(), GradArg(info), [=]() { return at::dropout(x, p, training); });
+  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() { return at::dropout(x, p, training); });
 }
 
-// softmax(x, dim, log, grad)
+// softmax(x, dim, log, mode)
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   int64_t dim = ArgInt(info, 1);
   bool log = ArgBool(info, 2);
-  return RunAsyncTensor(info.Env(), GradArg(info), [=]() {
+  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() {
     return log ? x.log_softmax(dim) : x.softmax(dim);
   });
 }
 
-// crossEntropy(input, target, weight | undefined, reduction, ignoreIndex, labelSmoothing, grad)
+// crossEntropy(input, target, weight | undefined, reduction, ignoreIndex, labelSmoothing, mode)
 Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   at::Tensor input = ArgTensor(info, 0), target = ArgTensor(info, 1);
   c10::optional<at::Tensor> weight = ArgOptTensor(info, 2);
@@ -85,7 +85,7 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   int64_t mode = reduction == "none" ? at::Reduction::None
                  : reduction == "sum" ? at::Reduction::Sum
                                       : at::Reduction::Mean;
-  return RunAsyncTensor(info.Env(), GradArg(info), [=]() {
+  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() {
     return at::cross_entropy_loss(input, target, weight, mode, ignoreIndex, smoothing);
   });
 }

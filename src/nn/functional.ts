@@ -1,6 +1,6 @@
 // Functional forms of the layers (torch.nn.functional). Each runs off the JS thread and records
 // autograd history unless called under noGrad().
-import { isGradEnabled } from '../autograd';
+import { execMode } from '../autograd';
 import { native, TensorHandle } from '../native';
 import { Tensor, track } from '../tensor';
 import { bool, finite, int, intTuple, invalid, oneOf } from '../arguments';
@@ -24,8 +24,8 @@ async function op(where: string, inputs: (Tensor | undefined)[], start: (h: (Ten
 export function linear(input: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor> {
   const w = 'nn.functional.linear';
   const inputs = [tensorArg(w, 'input', input), tensorArg(w, 'weight', weight), optionalTensorArg(w, 'bias', bias)];
-  const grad = isGradEnabled();
-  return op(w, inputs, ([x, wt, b]) => native.linear(x!, wt!, b, grad));
+  const mode = execMode();
+  return op(w, inputs, ([x, wt, b]) => native.linear(x!, wt!, b, mode));
 }
 
 export interface Conv2dOptions {
@@ -42,17 +42,17 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor, opts: Conv2
   const padding = intTuple(w, 'padding', opts.padding ?? 0, 2, 0);
   const dilation = intTuple(w, 'dilation', opts.dilation ?? 1, 2, 1);
   const groups = int(w, 'groups', opts.groups ?? 1, 1);
-  const grad = isGradEnabled();
-  return op(w, inputs, ([x, wt, b]) => native.conv2d(x!, wt!, b, stride, padding, dilation, groups, grad));
+  const mode = execMode();
+  return op(w, inputs, ([x, wt, b]) => native.conv2d(x!, wt!, b, stride, padding, dilation, groups, mode));
 }
 
 export function relu(input: Tensor, inplace = false): Promise<Tensor> {
   const w = 'nn.functional.relu';
   const x = tensorArg(w, 'input', input);
-  const grad = isGradEnabled();
+  const mode = execMode();
   const ip = bool(w, 'inplace', inplace);
   const h = x._h(w, 'input');
-  return op(w, ip ? [] : [x], () => native.relu(h, ip, grad), ip ? [x] : []);
+  return op(w, ip ? [] : [x], () => native.relu(h, ip, mode), ip ? [x] : []);
 }
 
 export interface MaxPool2dOptions {
@@ -70,16 +70,16 @@ export function maxPool2d(input: Tensor, kernelSize: number | [number, number], 
   const padding = intTuple(w, 'padding', opts.padding ?? 0, 2, 0);
   const dilation = intTuple(w, 'dilation', opts.dilation ?? 1, 2, 1);
   const ceilMode = bool(w, 'ceilMode', opts.ceilMode ?? false);
-  const grad = isGradEnabled();
-  return op(w, [x], ([h]) => native.maxPool2d(h!, kernel, stride, padding, dilation, ceilMode, grad));
+  const mode = execMode();
+  return op(w, [x], ([h]) => native.maxPool2d(h!, kernel, stride, padding, dilation, ceilMode, mode));
 }
 
 export function adaptiveAvgPool2d(input: Tensor, outputSize: number | [number, number]): Promise<Tensor> {
   const w = 'nn.functional.adaptiveAvgPool2d';
   const x = tensorArg(w, 'input', input);
   const size = intTuple(w, 'outputSize', outputSize, 2, 1);
-  const grad = isGradEnabled();
-  return op(w, [x], ([h]) => native.adaptiveAvgPool2d(h!, size, grad));
+  const mode = execMode();
+  return op(w, [x], ([h]) => native.adaptiveAvgPool2d(h!, size, mode));
 }
 
 export function dropout(input: Tensor, p = 0.5, training = true): Promise<Tensor> {
@@ -87,15 +87,15 @@ export function dropout(input: Tensor, p = 0.5, training = true): Promise<Tensor
   const x = tensorArg(w, 'input', input);
   const prob = finite(w, 'p', p, 0, 1);
   const train = bool(w, 'training', training);
-  const grad = isGradEnabled();
-  return op(w, [x], ([h]) => native.dropout(h!, prob, train, grad));
+  const mode = execMode();
+  return op(w, [x], ([h]) => native.dropout(h!, prob, train, mode));
 }
 
 function softmaxOp(w: string, input: Tensor, dim: number, log: boolean): Promise<Tensor> {
   const x = tensorArg(w, 'input', input);
   const d = int(w, 'dim', dim);
-  const grad = isGradEnabled();
-  return op(w, [x], ([h]) => native.softmax(h!, d, log, grad));
+  const mode = execMode();
+  return op(w, [x], ([h]) => native.softmax(h!, d, log, mode));
 }
 
 export function softmax(input: Tensor, dim: number): Promise<Tensor> {
@@ -122,6 +122,6 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   const reduction = oneOf(w, 'reduction', opts.reduction ?? 'mean', REDUCTIONS);
   const ignoreIndex = int(w, 'ignoreIndex', opts.ignoreIndex ?? -100);
   const smoothing = finite(w, 'labelSmoothing', opts.labelSmoothing ?? 0, 0, 1);
-  const grad = isGradEnabled();
-  return op(w, inputs, ([x, t, wt]) => native.crossEntropy(x!, t!, wt, reduction, ignoreIndex, smoothing, grad));
+  const mode = execMode();
+  return op(w, inputs, ([x, t, wt]) => native.crossEntropy(x!, t!, wt, reduction, ignoreIndex, smoothing, mode));
 }

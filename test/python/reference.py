@@ -211,6 +211,25 @@ def cmd_distributed_sampler(spec):
     return out
 
 
+def cmd_autocast(spec):
+    """A small conv net under torch.autocast('cpu', bfloat16): dtypes, outputs, float32 grads."""
+    torch.manual_seed(spec["seed"])
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(36, 5))
+    x = torch.randn(2, 3, 8, 8)
+    y = torch.tensor(spec["targets"])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = model[0](x)
+        out = model[4](model[3](model[2](model[1](hidden))))
+        loss = nn.functional.cross_entropy(out, y)
+        probs = torch.softmax(out, 1)
+    loss.backward()
+    return {"dtypes": {"conv": str(hidden.dtype)[6:], "linear": str(out.dtype)[6:], "loss": str(loss.dtype)[6:],
+                       "softmax": str(probs.dtype)[6:]},
+            "out": out.float().flatten().tolist(), "loss": loss.item(),
+            "grads": {k: v.grad.flatten().tolist() for k, v in model.named_parameters()},
+            "gradDtypes": sorted({str(v.grad.dtype)[6:] for v in model.parameters()})}
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], json.loads(sys.argv[2])
     print(json.dumps(globals()["cmd_" + command](args)))
