@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     .option('t-max', { type: 'number', describe: 'Cosine period / StepLR step in epochs (default: finetune the epochs, seed 50)' })
     .option('freeze-features', { type: 'boolean', default: false, describe: 'Train only the classifier (needs pretrained weights and --head replace)' })
     .option('exact', { type: 'boolean', default: false, describe: "PyTorch's op-by-op optimizer arithmetic (bitwise PyTorch) instead of the fused native step" })
+    .option('amp', { choices: ['off', 'bf16', 'fp16'], default: 'off', describe: 'Mixed precision: autocast to bfloat16 (CPU or CUDA) or float16 with loss scaling (CUDA)' })
     .option('image-size', { type: 'number', describe: 'Crop/resize size (default 224; 64 for the generated set)' })
     .option('device', { type: 'string', default: 'auto', describe: 'auto, cpu, cuda or cuda:N' })
     .option('threads', { type: 'number', default: 0, describe: 'Intra-op threads (0: all cores)' })
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
     data, out, weights: argv.weights, head: argv.head as TrainConfig['head'], recipe: argv.recipe as TrainConfig['recipe'],
     epochs: argv.epochs, batchSize: argv['batch-size'], lr: argv.lr, optimizer: argv.optimizer as TrainConfig['optimizer'],
     momentum: argv.momentum, weightDecay: argv['weight-decay'], scheduler: argv.scheduler as TrainConfig['scheduler'], tMax: argv['t-max'],
-    freezeFeatures: argv['freeze-features'], exact: argv.exact, imageSize, device: argv.device as TrainConfig['device'], threads: argv.threads, seed: argv.seed,
+    freezeFeatures: argv['freeze-features'], exact: argv.exact, amp: argv.amp as TrainConfig['amp'], imageSize, device: argv.device as TrainConfig['device'], threads: argv.threads, seed: argv.seed,
     resume: argv.resume, evalEvery: argv['eval-every'], skipBadImages: argv['skip-bad-images'], json,
     weightsExplicit: process.argv.some((a) => a === '--weights' || a.startsWith('--weights=')),
   };

@@ -43,7 +43,7 @@ test('--help documents every option with its default; bad options exit non-zero 
   const help = run('train.js', ['--help']);
   assert.equal(help.status, 0);
   for (const opt of ['--data', '--weights', '--head', '--recipe', '--epochs', '--batch-size', '--lr', '--optimizer', '--momentum', '--weight-decay',
-    '--scheduler', '--t-max', '--freeze-features', '--exact', '--device', '--threads', '--seed', '--out', '--resume', '--eval-every', '--skip-bad-images', '--json']) {
+    '--scheduler', '--t-max', '--freeze-features', '--exact', '--amp', '--device', '--threads', '--seed', '--out', '--resume', '--eval-every', '--skip-bad-images', '--json']) {
     assert.ok(help.stdout.includes(opt), `--help mentions ${opt}`);
   }
   assert.match(help.stdout, /\[default: "finetune"\]/);
@@ -55,6 +55,9 @@ test('--help documents every option with its default; bad options exit non-zero 
     [['--head', 'append', '--freeze-features'], /--freeze-features trains only the classifier, which needs --head replace/],
     [['--epochs', '0'], /Expected positive integer for epochs but received 0/],
     [['--resume', path.join(dir, 'none.ckpt')], /--resume .*none\.ckpt does not exist/],
+    [['--amp', 'fp32'], /amp.*fp32|Invalid values/s],
+    [['--amp', 'fp16', '--recipe', 'seed', '--device', 'cuda'], /--amp fp16|cuda/],
+    ...(require('torchbridge').cuda.isAvailable() ? [] : [[['--amp', 'fp16'], /--amp fp16 needs a CUDA device/]]),
   ];
   for (const [args, pattern] of cases) {
     const r = run('train.js', args);
@@ -62,6 +65,16 @@ test('--help documents every option with its default; bad options exit non-zero 
     assert.match(r.stderr, pattern, args.join(' '));
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
+});
+
+test('--amp bf16 trains under bfloat16 autocast on CPU and records it', { timeout: 300000 }, async () => {
+  const data = await syntheticData();
+  const out = path.join(dir, 'amp-bf16');
+  const r = run('train.js', ['--data', data, '--weights', 'none', '--epochs', '1', '--device', 'cpu', '--amp', 'bf16', '--out', out, ...COMMON]);
+  assert.equal(r.status, 0, r.stderr);
+  const steps = jsonLines(r.stdout).filter((e) => e.event === 'step');
+  assert.ok(steps.length > 0 && steps.every((e) => Number.isFinite(e.loss) && e.loss > 0), r.stdout);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8')).config.amp, 'bf16');
 });
 
 test('no arguments: a generated data set, a from-scratch notice, every artifact, and Python reads best.pth', { timeout: 600000 }, (t) => {

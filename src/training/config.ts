@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { TorchError } from '../errors';
-import { checkDevice, Device } from '../runtime';
+import { checkDevice, cuda, Device } from '../runtime';
 import { bool, finite, int, invalid, oneOf } from '../arguments';
 
 export type Recipe = 'seed' | 'finetune';
@@ -27,6 +27,8 @@ export interface TrainConfig {
   freezeFeatures: boolean;
   /** PyTorch's op-by-op optimizer arithmetic instead of the fused native step. */
   exact: boolean;
+  /** Mixed precision: autocast to bfloat16 or float16 (with loss scaling), or off. */
+  amp: 'off' | 'bf16' | 'fp16';
   device: 'auto' | Device;
   threads: number;
   seed: number;
@@ -49,7 +51,7 @@ export interface RecipeDetails {
   zeroGradPerEpoch: boolean;
 }
 
-export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'device' | 'threads' | 'seed' | 'out' | 'resume' | 'evalEvery' | 'skipBadImages' | 'json' | 'imageSize' | 'exact'> & RecipeDetails> = {
+export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'device' | 'threads' | 'seed' | 'out' | 'resume' | 'evalEvery' | 'skipBadImages' | 'json' | 'imageSize' | 'exact' | 'amp'> & RecipeDetails> = {
   seed: {
     recipe: 'seed', head: 'append', epochs: 700, batchSize: 1, lr: 1e-8, optimizer: 'adam', momentum: 0, weightDecay: 0,
     scheduler: 'cosine', tMax: 50, freezeFeatures: false,
@@ -63,7 +65,7 @@ export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'dev
 };
 
 export const DEFAULTS = {
-  weights: 'DEFAULT', device: 'auto' as const, threads: 0, seed: 0, evalEvery: 1, skipBadImages: false, json: false, imageSize: 224, exact: false,
+  weights: 'DEFAULT', device: 'auto' as const, threads: 0, seed: 0, evalEvery: 1, skipBadImages: false, json: false, imageSize: 224, exact: false, amp: 'off' as const,
 };
 
 /** Fills a partial config from its recipe and validates everything, naming the option at fault. */
@@ -95,6 +97,7 @@ export function resolveConfig(partial: Partial<TrainConfig> & { data: string; ou
   if (c.tMax === 0) c.tMax = c.scheduler === 'step' ? Math.max(1, Math.floor(c.epochs / 3)) : c.epochs;
   bool(where, 'freezeFeatures', c.freezeFeatures);
   bool(where, 'exact', c.exact);
+  oneOf(where, 'amp', c.amp, ['off', 'bf16', 'fp16'] as const);
   if (c.device !== 'auto') checkDevice(where, 'device', c.device);
   int(where, 'threads', c.threads, 0);
   int(where, 'seed', c.seed, 0);
@@ -107,6 +110,12 @@ export function resolveConfig(partial: Partial<TrainConfig> & { data: string; ou
   }
   if (c.freezeFeatures && c.weights === 'none') {
     throw new TorchError(`${where}: --freeze-features with --weights none would train a classifier on random features`, 'INVALID_ARGUMENT');
+  }
+  if (c.amp === 'fp16' && !(c.device === 'auto' ? cuda.isAvailable() : c.device.startsWith('cuda'))) {
+    throw new TorchError(`${where}: --amp fp16 needs a CUDA device (CPU autocast runs bfloat16: use --amp bf16)`, 'INVALID_ARGUMENT');
+  }
+  if (c.amp === 'fp16' && c.zeroGradPerEpoch) {
+    throw new TorchError(`${where}: --amp fp16 unscales gradients every step, so it cannot accumulate them over an epoch as the seed recipe does; use --amp bf16`, 'INVALID_ARGUMENT');
   }
   if (c.batchSize > 1 && !c.augment && c.recipe === 'seed') {
     throw new TorchError(`${where}: the seed recipe resizes without cropping, so images differ in size; --batch-size ${c.batchSize} needs --recipe finetune (which crops)`, 'INVALID_ARGUMENT');

@@ -7,6 +7,7 @@ import { DataLoader, DistributedSampler, ImageFolder, transforms as T } from '..
 import * as dist from '../distributed';
 import { Compose } from '../data/transforms';
 import { noGrad } from '../autograd';
+import { autocast, GradScaler, GradScalerStateDict } from '../amp';
 import { scope } from '../memory';
 import * as io from '../io';
 import * as models from '../models';
@@ -64,6 +65,25 @@ function trainTransform(c: TrainConfig & RecipeDetails): Compose {
   if (!c.augment) return evalTransform({ recipe: c.recipe, imageSize: c.imageSize, normalize: c.normalize });
   const norm = c.normalize ? [T.normalize(IMAGENET_MEAN, IMAGENET_STD)] : [];
   return T.compose([T.randomResizedCrop(c.imageSize), T.randomHorizontalFlip(), T.toTensor(), ...norm]);
+}
+
+/** Runs `fn` under autocast for --amp bf16/fp16 on the device's type. */
+function withAmp<T>(amp: TrainConfig['amp'], device: string, fn: () => Promise<T>): Promise<T> {
+  if (amp === 'off') return fn();
+  return autocast({ deviceType: device.startsWith('cuda') ? 'cuda' : 'cpu', dtype: amp === 'bf16' ? 'bfloat16' : 'float16' }, fn);
+}
+
+/** Out of memory in a training or validation step: say which batch size failed and what to try. */
+function explainOutOfMemory(err: unknown, device: string, batchSize: number, phase: string): unknown {
+  if (!(err instanceof TorchError) || err.code !== 'OUT_OF_MEMORY') return err;
+  if (device.startsWith('cuda')) cuda.emptyCache(); // give the failed attempt's cache back so a retry can fit
+  const smaller = Math.max(1, Math.floor(batchSize / 2));
+  return new TorchError(
+    `train: out of memory on ${device} during ${phase} at batch size ${batchSize}` +
+    (batchSize > 1 ? `; try a smaller batch, e.g. --batch-size ${smaller}` : '; the model does not fit at batch size 1 on this device') +
+    ` (${err.message.split('\n')[0]})`,
+    'OUT_OF_MEMORY',
+  );
 }
 
 /** AlexNet with the head for `classes` classes: classifier.6 replaced, or Linear(1000, k) + Softmax appended. */
@@ -137,7 +157,7 @@ export interface Evaluation {
 }
 
 /** Accuracy, per-class accuracy and the confusion matrix, in eval mode without autograd. */
-export async function evaluate(model: nn.Module, loader: DataLoader, opts: { device?: string; classes?: string[] } = {}): Promise<Evaluation> {
+export async function evaluate(model: nn.Module, loader: DataLoader, opts: { device?: string; classes?: string[]; amp?: TrainConfig['amp'] } = {}): Promise<Evaluation> {
   const classes = opts.classes ?? loader.dataset.classes;
   const k = classes.length;
   const confusion = Array.from({ length: k }, () => Array<number>(k).fill(0));
@@ -146,7 +166,7 @@ export async function evaluate(model: nn.Module, loader: DataLoader, opts: { dev
   try {
     for await (const batch of loader) {
       const input = opts.device && opts.device !== 'cpu' ? batch.input.to(opts.device as Device) : batch.input;
-      const out = await noGrad(() => model.forward(input));
+      const out = await noGrad(() => withAmp(opts.amp ?? 'off', opts.device ?? 'cpu', async () => model.forward(input)));
       const pred = scope(() => out.argmax(1).toArray()) as BigInt64Array;
       const truth = batch.target.toArray() as BigInt64Array;
       pred.forEach((p, i) => { confusion[Number(truth[i])][Math.min(Number(p), k - 1)]++; });
@@ -173,6 +193,8 @@ interface Checkpoint {
   model: Map<string, Tensor>;
   optimizer: optim.OptimizerStateDict;
   scheduler: Record<string, unknown> | null;
+  /** GradScaler state under --amp fp16 (absent in checkpoints from before mixed precision). */
+  scaler?: GradScalerStateDict | null;
   epoch: number;
   batch: number;
   stats: { lossSum: number; correct: number; seen: number };
@@ -238,6 +260,8 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   const scheduler = c.scheduler === 'cosine' ? new optim.lrScheduler.CosineAnnealingLR(opt, { tMax: c.tMax })
     : c.scheduler === 'step' ? new optim.lrScheduler.StepLR(opt, { stepSize: c.tMax, gamma: 0.1 }) : null;
   const criterion = new nn.CrossEntropyLoss();
+  // float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
+  const scaler = c.amp === 'fp16' ? new GradScaler() : null;
   const sampler = world.size > 1 ? new DistributedSampler(trainSet.length, { shuffle: c.shuffle, seed: c.seed }) : undefined;
   const trainLoader = new DataLoader(trainSet, {
     batchSize: c.batchSize, shuffle: c.shuffle && !sampler, sampler, seed: c.seed, skipBadImages: c.skipBadImages, cache: !c.augment,
@@ -261,6 +285,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     await model.loadStateDict(ck.model);
     opt.loadStateDict(ck.optimizer);
     if (scheduler && ck.scheduler) scheduler.loadStateDict(ck.scheduler);
+    if (scaler && ck.scaler) scaler.loadStateDict(ck.scaler);
     if (ck.grads) {
       const named = new Map(model.namedParameters());
       for (const [k, g] of ck.grads) {
@@ -287,6 +312,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     const grads = c.zeroGradPerEpoch && batch > 0 ? new Map(model.namedParameters().map(([k, p]) => [k, p.grad]).filter((e): e is [string, Tensor] => e[1] !== null)) : null;
     const ck: Checkpoint = {
       format: CHECKPOINT_FORMAT, model: model.stateDict(), optimizer: opt.stateDict(), scheduler: scheduler?.stateDict() ?? null,
+      scaler: scaler ? scaler.stateDict() as GradScalerStateDict : null,
       epoch, batch, stats, rng_state: getRngState(), grads, history, best, meta, config: { ...c }, world_size: world.size,
     };
     await io.save(ck as unknown as io.PyValue, path.join(c.out, 'last.ckpt'));
@@ -320,10 +346,26 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
       const input = device !== 'cpu' ? batch.input.to(device as Device) : batch.input;
       const target = device !== 'cpu' ? batch.target.to(device as Device) : batch.target;
       if (!c.zeroGradPerEpoch) opt.zeroGrad();
-      const out = await net.forward(input);
-      const loss = await criterion.forward(out, target);
-      await loss.backward();
-      await opt.step();
+      let out: Tensor;
+      let loss: Tensor;
+      try {
+        ({ out, loss } = await withAmp(c.amp, device, async () => {
+          const o = await net.forward(input);
+          return { out: o, loss: await criterion.forward(o, target) };
+        }));
+        if (scaler) {
+          const scaled = scaler.scale(loss);
+          await scaled.backward();
+          scaled.dispose();
+          await scaler.step(opt);
+          await scaler.update();
+        } else {
+          await loss.backward();
+          await opt.step();
+        }
+      } catch (err) {
+        throw explainOutOfMemory(err, device, c.batchSize, `training step ${step + 1} of epoch ${epoch + 1}`);
+      }
       const lossValue = loss.item();
       const n = batch.indices.length;
       stats.lossSum += lossValue * n;
@@ -347,7 +389,12 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     if (world.size > 1) stats = await sumAcrossRanks(stats);
     scheduler?.step();
     const evalNow = c.evalEvery > 0 && ((epoch + 1) % c.evalEvery === 0 || epoch + 1 === c.epochs);
-    const valAcc = evalNow ? (await evaluate(model, valLoader, { device })).accuracy : null;
+    let valAcc: number | null = null;
+    try {
+      if (evalNow) valAcc = (await evaluate(model, valLoader, { device, amp: c.amp })).accuracy;
+    } catch (err) {
+      throw explainOutOfMemory(err, device, valBatch, `validation after epoch ${epoch + 1}`);
+    }
     const record: EpochEvent = {
       epoch: epoch + 1, trainLoss: stats.lossSum / Math.max(stats.seen, 1), trainAcc: stats.correct / Math.max(stats.seen, 1), valAcc,
       lr: opt.paramGroups[0].lr, seconds: (Date.now() - epochStart) / 1000,
