@@ -323,6 +323,7 @@ Napi::Value Meta(const Napi::CallbackInfo& info) {
   o.Set("dtype", DtypeName(t.scalar_type()));
   o.Set("device", t.device().str());
   o.Set("requiresGrad", t.requires_grad());
+  o.Set("isPinned", t.is_pinned());
   o.Set("isLeaf", t.is_leaf());
   return o;
 }

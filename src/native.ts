@@ -17,6 +17,7 @@ export interface TensorMeta {
   device: string;
   requiresGrad: boolean;
   isLeaf: boolean;
+  isPinned: boolean;
 }
 
 /** The CUDA caching allocator's counters for one device (torch.cuda.memory_stats' aggregate figures). */
@@ -98,7 +99,7 @@ export interface NativeAddon {
   setRngState(state: H): void;
   asStrided(storage: H, size: number[], stride: number[], offset: number): H;
   // data/dataloader.cc
-  imagesToBatch(images: Uint8Array[], height: number, width: number, flips: boolean[], mean: number[] | null, std: number[] | null, batched: boolean): Promise<H>;
+  imagesToBatch(images: Uint8Array[], height: number, width: number, flips: boolean[], mean: number[] | null, std: number[] | null, batched: boolean, pinned: boolean): Promise<H>;
   resample(pixels: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Promise<Buffer>;
   cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
 }

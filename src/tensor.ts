@@ -117,6 +117,8 @@ export class Tensor implements Disposable {
   get device(): string { return this.meta('Tensor.device').device; }
   get ndim(): number { return this.shape.length; }
   get isLeaf(): boolean { return this.meta('Tensor.isLeaf').isLeaf; }
+  /** Whether the memory is page-locked (DataLoader's pinMemory), like is_pinned(). */
+  isPinned(): boolean { return this.meta('Tensor.isPinned').isPinned; }
   get requiresGrad(): boolean { return this.meta('Tensor.requiresGrad').requiresGrad; }
   set requiresGrad(flag: boolean) { this.requiresGrad_(flag); }
 

@@ -206,6 +206,28 @@ test('cache keeps decoded images across epochs and gives the same batches', asyn
   assert.deepEqual(r1, r2, 'caching the decoded source does not change random crops');
 });
 
+test('pinMemory gives page-locked batches with CUDA, and without it warns once and loads normally', async () => {
+  const ds = await data.ImageFolder.create(root, { transform: tf.compose([tf.resize([10, 10]), tf.toTensor()]) });
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  const sums = [];
+  const pinned = [];
+  for await (const b of new data.DataLoader(ds, { batchSize: 5, pinMemory: true })) {
+    sums.push(b.input.sum().item());
+    pinned.push(b.input.isPinned());
+  }
+  await new Promise((r) => setImmediate(r));
+  process.off('warning', onWarning);
+  const plain = [];
+  for await (const b of new data.DataLoader(ds, { batchSize: 5 })) plain.push(b.input.sum().item());
+  assert.deepEqual(sums, plain);
+  const withCuda = require('torchbridge').cuda.isAvailable();
+  assert.ok(pinned.every((p) => p === withCuda), `pinned: ${pinned}`);
+  if (!withCuda) assert.match(warnings.join('\n'), /pinMemory is set but no CUDA device is available/);
+  assert.throws(() => new data.DataLoader(ds, { pinMemory: 'yes' }), { code: 'INVALID_ARGUMENT', message: /pinMemory/ });
+});
+
 test('images of different sizes: fine at batch size 1, a clear error suggesting centerCrop above', async () => {
   const ds = await data.ImageFolder.create(root, { transform: tf.compose([tf.resize(12), tf.toTensor()]) });
   let n = 0;

@@ -28,6 +28,7 @@ Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
   std::vector<double> mean = normalize ? ArgDoubleList(info, 4) : std::vector<double>{};
   std::vector<double> stdev = normalize ? ArgDoubleList(info, 5) : std::vector<double>{};
   bool batched = ArgBool(info, 6);
+  bool pinned = ArgBool(info, 7);
   if (normalize && (mean.size() != 3 || stdev.size() != 3)) throw Napi::TypeError::New(env, "imagesToBatch: mean and std need 3 values");
   auto pixels = std::make_shared<Pixels>();
   std::vector<bool> flips;
@@ -44,7 +45,8 @@ Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
   }
   int64_t batch = static_cast<int64_t>(pixels->data.size());
   return RunAsyncTensor(env, false, [=]() {
-    at::Tensor out = batched ? at::empty({batch, 3, height, width}, at::kFloat) : at::empty({3, height, width}, at::kFloat);
+    auto opts = at::TensorOptions().dtype(at::kFloat).pinned_memory(pinned);
+    at::Tensor out = batched ? at::empty({batch, 3, height, width}, opts) : at::empty({3, height, width}, opts);
     float* dst = out.data_ptr<float>();
     const int64_t plane = height * width;
     float m[3] = {0, 0, 0}, s[3] = {1, 1, 1};

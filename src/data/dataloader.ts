@@ -2,6 +2,7 @@
 // thread, prefetching while the training step runs, and an optional cache of decoded images.
 import * as os from 'os';
 import { TorchError } from '../errors';
+import { cuda } from '../runtime';
 import { tensor, Tensor } from '../tensor';
 import { bool, int, invalid, options } from '../arguments';
 import { ImageFolder, PreparedImage } from './image_folder';
@@ -24,6 +25,11 @@ export interface DataLoaderOptions {
   skipBadImages?: boolean;
   /** Where the indices come from (e.g. a DistributedSampler); excludes `shuffle`. */
   sampler?: Sampler;
+  /**
+   * Batches in page-locked memory, so `.to('cuda', { nonBlocking: true })` copies asynchronously.
+   * Without CUDA it is ignored with a warning, as in PyTorch.
+   */
+  pinMemory?: boolean;
 }
 
 export interface Batch {
@@ -37,6 +43,18 @@ export interface Batch {
 export interface SkippedFile {
   path: string;
   reason: string;
+}
+
+let warnedNoPinning = false;
+
+/** Pinned memory needs CUDA; without it, warn once and load into ordinary memory. */
+function cudaForPinning(): boolean {
+  if (cuda.isAvailable()) return true;
+  if (!warnedNoPinning) {
+    warnedNoPinning = true;
+    process.emitWarning('data.DataLoader: pinMemory is set but no CUDA device is available, so batches use ordinary memory', 'TorchWarning');
+  }
+  return false;
 }
 
 class Semaphore {
@@ -80,6 +98,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   /** Files skipped in the last epoch (with skipBadImages). */
   skippedFiles: SkippedFile[] = [];
   readonly sampler: Sampler | undefined;
+  readonly pinMemory: boolean;
   #epoch = 0;
   #cache: Map<number, RawImage> | undefined;
 
@@ -97,6 +116,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.prefetch = int(where, 'prefetch', o.prefetch ?? 2, 0);
     this.skipBadImages = bool(where, 'skipBadImages', o.skipBadImages ?? false);
     if (bool(where, 'cache', o.cache ?? false)) this.#cache = new Map();
+    this.pinMemory = bool(where, 'pinMemory', o.pinMemory ?? false) && cudaForPinning();
     if (o.sampler !== undefined) {
       if (typeof o.sampler?.indices !== 'function') throw invalid(where, 'sampler', 'a Sampler (with indices())', o.sampler);
       if (this.shuffle) throw new TorchError(`${where}: sampler option is mutually exclusive with shuffle`, 'INVALID_ARGUMENT');
@@ -141,7 +161,7 @@ export class DataLoader implements AsyncIterable<Batch> {
         'VALUE_ERROR',
       );
     }
-    const input = await this.dataset.toTensor(kept.map(([, im]) => im), true);
+    const input = await this.dataset.toTensor(kept.map(([, im]) => im), true, this.pinMemory);
     const target = tensor(BigInt64Array.from(kept.map(([i]) => BigInt(this.dataset.samples[i][1]))));
     return { batch: { input, target, paths: kept.map(([i]) => this.dataset.samples[i][0]), indices: kept.map(([i]) => i) }, skipped: reported };
   }

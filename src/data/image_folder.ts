@@ -78,11 +78,14 @@ export async function prepareImage(file: string, transform: Compose, rng: Rng, o
   return { ...raw, flipped: plan.flipped };
 }
 
-/** Copies prepared images into one float32 tensor ([B,3,H,W], or [3,H,W] unbatched), applying ToTensor and Normalize. */
-export function imagesToTensor(images: PreparedImage[], transform: Compose, batched: boolean): Promise<Tensor> {
+/**
+ * Copies prepared images into one float32 tensor ([B,3,H,W], or [3,H,W] unbatched), applying
+ * ToTensor and Normalize; `pinned` allocates page-locked memory for fast, asynchronous copies to a GPU.
+ */
+export function imagesToTensor(images: PreparedImage[], transform: Compose, batched: boolean, pinned = false): Promise<Tensor> {
   const { width, height } = images[0];
   const n = transform.normalization;
-  return native.imagesToBatch(images.map((im) => im.data), height, width, images.map((im) => im.flipped), n?.mean ?? null, n?.std ?? null, batched)
+  return native.imagesToBatch(images.map((im) => im.data), height, width, images.map((im) => im.flipped), n?.mean ?? null, n?.std ?? null, batched, pinned)
     .then((h) => Tensor._wrap(h));
 }
 
@@ -177,8 +180,8 @@ export class ImageFolder {
   }
 
   /** @internal Copies prepared images into one tensor ([B,3,H,W], or [3,H,W] for one sample). */
-  toTensor(images: PreparedImage[], batched: boolean): Promise<Tensor> {
-    return imagesToTensor(images, this.transform, batched);
+  toTensor(images: PreparedImage[], batched: boolean, pinned = false): Promise<Tensor> {
+    return imagesToTensor(images, this.transform, batched, pinned);
   }
 
   /** Sample i: { input: Tensor [3, H, W] float32, target, path }. Random transforms draw from `seed`. */

@@ -165,7 +165,7 @@ export async function evaluate(model: nn.Module, loader: DataLoader, opts: { dev
   model.eval();
   try {
     for await (const batch of loader) {
-      const input = opts.device && opts.device !== 'cpu' ? batch.input.to(opts.device as Device) : batch.input;
+      const input = opts.device && opts.device !== 'cpu' ? batch.input.to({ device: opts.device as Device, nonBlocking: true }) : batch.input;
       const out = await noGrad(() => withAmp(opts.amp ?? 'off', opts.device ?? 'cpu', async () => model.forward(input)));
       const pred = scope(() => out.argmax(1).toArray()) as BigInt64Array;
       const truth = batch.target.toArray() as BigInt64Array;
@@ -228,6 +228,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   const started = Date.now();
   if (c.threads > 0) setNumThreads(c.threads);
   const device = c.device === 'auto' ? (cuda.isAvailable() ? 'cuda' : 'cpu') : c.device;
+  const onCuda = device.startsWith('cuda');
   if (isMain) fs.mkdirSync(c.out, { recursive: true });
 
   const trainSet = await ImageFolder.create(path.join(c.data, 'train'), { transform: trainTransform(c) });
@@ -265,11 +266,12 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   const sampler = world.size > 1 ? new DistributedSampler(trainSet.length, { shuffle: c.shuffle, seed: c.seed }) : undefined;
   const trainLoader = new DataLoader(trainSet, {
     batchSize: c.batchSize, shuffle: c.shuffle && !sampler, sampler, seed: c.seed, skipBadImages: c.skipBadImages, cache: !c.augment,
+    pinMemory: onCuda,
   });
   const net = world.size > 1 ? new nn.DistributedDataParallel(model) : model;
   // The seed recipe resizes without cropping, so its images differ in size: it validates one by one.
   const valBatch = c.recipe === 'seed' ? 1 : Math.max(c.batchSize, 32);
-  const valLoader = new DataLoader(valSet, { batchSize: valBatch, skipBadImages: c.skipBadImages, cache: true });
+  const valLoader = new DataLoader(valSet, { batchSize: valBatch, skipBadImages: c.skipBadImages, cache: true, pinMemory: onCuda });
 
   let startEpoch = 0;
   let startBatch = 0;
@@ -343,8 +345,9 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     const bar = new ProgressBar(isMain ? stepsPerEpoch : 0, `epoch ${epoch + 1}/${c.epochs}`);
     let step = first;
     for await (const batch of trainLoader.iterate({ startBatch: first })) {
-      const input = device !== 'cpu' ? batch.input.to(device as Device) : batch.input;
-      const target = device !== 'cpu' ? batch.target.to(device as Device) : batch.target;
+      // Pinned batches copy asynchronously; the loss and accuracy read-backs are the only waits.
+      const input = onCuda ? batch.input.to({ device: device as Device, nonBlocking: true }) : batch.input;
+      const target = onCuda ? batch.target.to({ device: device as Device, nonBlocking: true }) : batch.target;
       if (!c.zeroGradPerEpoch) opt.zeroGrad();
       let out: Tensor;
       let loss: Tensor;
