@@ -72,6 +72,25 @@ test('nested checkpoints, OrderedDict _metadata and the module. prefix', { skip 
   assert.deepEqual([...stripped.keys()], expect.nested.keys);
 });
 
+test('mapLocation: a checkpoint saved on CUDA loads on CPU only when mapped, as torch.load', { skip }, async () => {
+  const file = f('saved-on-cuda.pth');
+  const ref = expect.saved_on_cuda;
+  assert.equal(ref.python_refuses_without_map_location, !require('torchbridge').cuda.isAvailable());
+  if (!require('torchbridge').cuda.isAvailable()) {
+    await assert.rejects(io.load(file), { code: 'DEVICE_UNAVAILABLE', message: /saved-on-cuda\.pth holds tensors saved on 'cuda:0' but CUDA is not available; pass \{ mapLocation: 'cpu' \}/ });
+  }
+  for (const mapLocation of ['cpu', { 'cuda:0': 'cpu' }]) {
+    const sd = await io.load(file, { mapLocation });
+    for (const [k, values] of Object.entries(ref.values)) {
+      assert.equal(sd[k].device, 'cpu'); // a plain dict comes back as an object
+      assert.deepEqual(Array.from(sd[k].toArray()), values, `${JSON.stringify(mapLocation)} ${k}`);
+    }
+  }
+  await assert.rejects(io.load(file, { mapLocation: 'gpu' }), { code: 'INVALID_ARGUMENT', message: /mapLocation/ });
+  await assert.rejects(io.load(file, { mapLocation: { 'cuda:0': 'tpu' } }), { code: 'INVALID_ARGUMENT', message: /mapLocation\['cuda:0'\]/ });
+  await assert.rejects(io.load(file, { mapLocation: ['cpu'] }), { code: 'INVALID_ARGUMENT', message: /mapLocation/ });
+});
+
 test('the zip layout of other versions: any folder name, byteorder, serialization_id, 7-argument rebuild', { skip }, async () => {
   const sd = await io.load(f('v2-layout.pth'));
   assert.deepEqual(sd.get('w').shape, [2, 3]);

@@ -38,8 +38,11 @@ class TensorSpec {
 }
 
 export interface LoadOptions {
-  /** Where tensors go, like torch.load's map_location (default: where they were saved). */
-  mapLocation?: Device;
+  /**
+   * Where tensors go, like torch.load's map_location: one device for all, or a map from saved
+   * locations to devices (`{ 'cuda:1': 'cuda:0' }`, others stay). Default: where they were saved.
+   */
+  mapLocation?: Device | Record<string, Device>;
   /** Strip the `module.` prefix that DataParallel/DistributedDataParallel add to state_dict keys. */
   stripModulePrefix?: boolean;
 }
@@ -142,7 +145,12 @@ async function materialize(file: string, result: PyValue, refs: Map<string, Stor
   });
   const handles = buffers.length ? await native.tensorsFromBytes(buffers, list.map((r) => r.dtype)) : [];
   const storages = new Map<StorageRef, TensorHandle>(list.map((r, i) => [r, handles[i]]));
-  const target = opts.mapLocation === undefined ? undefined : checkDevice('io.load', 'mapLocation', opts.mapLocation);
+  const mapped = (location: string): string | undefined => {
+    const m = opts.mapLocation;
+    if (m === undefined) return undefined;
+    if (typeof m === 'string') return checkDevice('io.load', 'mapLocation', m);
+    return Object.prototype.hasOwnProperty.call(m, location) ? checkDevice('io.load', `mapLocation['${location}']`, m[location]) : undefined;
+  };
   const made: Tensor[] = [];
   try {
     const out = replaceSpecs(result, (spec) => {
@@ -153,6 +161,7 @@ async function materialize(file: string, result: PyValue, refs: Map<string, Stor
       }
       let t = Tensor._wrap(native.asStrided(storages.get(spec.storage)!, spec.size, spec.stride, spec.offset));
       made.push(t);
+      const target = mapped(spec.storage.location);
       const device = target ?? (spec.storage.location.startsWith('cuda') ? spec.storage.location : 'cpu');
       if (device !== 'cpu') {
         if (!target && !cuda.isAvailable()) {
@@ -285,7 +294,9 @@ async function loadLegacy(file: string, buf: Buffer, opts: LoadOptions): Promise
 
 function checkLoadOptions(where: string, opts: LoadOptions | undefined): LoadOptions {
   const o = options(where, opts);
-  if (o.mapLocation !== undefined) checkDevice(where, 'mapLocation', o.mapLocation);
+  const m = o.mapLocation;
+  if (typeof m === 'string') checkDevice(where, 'mapLocation', m);
+  else if (m !== undefined && (m === null || typeof m !== 'object' || Array.isArray(m))) throw invalid(where, 'mapLocation', "a device or { savedLocation: device }", m);
   if (o.stripModulePrefix !== undefined) bool(where, 'stripModulePrefix', o.stripModulePrefix);
   return o;
 }

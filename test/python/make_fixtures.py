@@ -122,4 +122,22 @@ with open(path("tensors.safetensors"), "wb") as f:
     f.write(struct.pack("<Q", len(h)) + h + data)
 expect["safetensors"] = {k: {"shape": list(t.shape), "values": t.float().flatten().tolist()} for k, t in tensors.items()}
 
+# A checkpoint saved "on CUDA": torch.save records each storage's location_tag; a CPU-only
+# PyTorch writes 'cuda:0' when that function says so, and torch.load then needs map_location.
+cuda_sd = {"w": torch.tensor([[1.5, -2.0], [0.25, 4.0]]), "b": torch.tensor([3.0, -1.0])}
+real_location_tag = torch.serialization.location_tag
+torch.serialization.location_tag = lambda storage: "cuda:0"
+try:
+    torch.save(cuda_sd, path("saved-on-cuda.pth"))
+finally:
+    torch.serialization.location_tag = real_location_tag
+try:
+    torch.load(path("saved-on-cuda.pth"))
+    python_refuses = False
+except RuntimeError:
+    python_refuses = True
+reloaded = torch.load(path("saved-on-cuda.pth"), map_location="cpu")
+expect["saved_on_cuda"] = {"python_refuses_without_map_location": python_refuses,
+                           "values": {k: v.flatten().tolist() for k, v in reloaded.items()}}
+
 print(json.dumps(expect))
