@@ -10,6 +10,7 @@
 #include "compat.h"
 #include "errors.h"
 #include "tensor.h"
+#include "worker.h"
 
 namespace tb {
 
@@ -45,6 +46,12 @@ Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
     int n = at::detail::getCUDAHooks().hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0;
     return Napi::Number::New(info.Env(), n);
   });
+}
+
+// cudaSynchronize(device): waits, off the JS thread, for all work queued on a CUDA device.
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+  int64_t device = ArgInt(info, 0);
+  return RunAsyncVoid(info.Env(), false, [device]() { at::detail::getCUDAHooks().deviceSynchronize(device); });
 }
 
 // cudaEmptyCache(): false where this libtorch lacks the allocator API.
@@ -110,6 +117,7 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
   exports.Set("memory", Napi::Function::New(env, Memory));
   exports.Set("cudaEmptyCache", Napi::Function::New(env, CudaEmptyCache));
+  exports.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize));
   exports.Set("cudaMemoryStats", Napi::Function::New(env, CudaMemoryStats));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
 }

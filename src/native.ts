@@ -64,6 +64,7 @@ export interface NativeAddon {
   getNumThreads(): number;
   cudaDeviceCount(): number;
   cudaEmptyCache(): boolean;
+  cudaSynchronize(device: number): Promise<void>;
   cudaMemoryStats(device: number): CudaMemoryStats | null;
   memory(): { tensors: number; bytes: number };
   buildInfo(): { torchVersion: string; cudaCompiled: boolean; parallelInfo: string };

@@ -30,6 +30,11 @@ export const cuda = {
   deviceCount(): number {
     return native.cudaDeviceCount();
   },
+  /** Resolves when all work queued on the device has finished (torch.cuda.synchronize); waits off the JS thread. */
+  async synchronize(device: number | Device = 0): Promise<void> {
+    if (native.cudaDeviceCount() === 0) return;
+    await native.cudaSynchronize(cudaIndex('cuda.synchronize', device));
+  },
   /** Returns cached, unused GPU memory to the driver (torch.cuda.empty_cache); a no-op without CUDA. */
   emptyCache(): void {
     if (native.cudaDeviceCount() === 0) return;
@@ -38,14 +43,19 @@ export const cuda = {
   /** The caching allocator's byte counts for one device (torch.cuda.memory_stats' aggregates). */
   memoryStats(device: number | Device = 0): CudaMemoryStats {
     const where = 'cuda.memoryStats';
-    const index = typeof device === 'number' ? int(where, 'device', device, 0) : Number(checkDevice(where, 'device', device).split(':')[1] ?? -1);
-    if (index < 0) throw invalid(where, 'device', "a CUDA device ('cuda:N' or N)", device);
-    checkDevice(where, 'device', `cuda:${index}`);
-    const stats = native.cudaMemoryStats(index);
+    const stats = native.cudaMemoryStats(cudaIndex(where, device));
     if (!stats) throw unsupportedAllocatorApi(where);
     return stats;
   },
 };
+
+/** A CUDA device given as N, 'cuda' or 'cuda:N', checked to exist; its index. */
+function cudaIndex(where: string, device: number | Device): number {
+  const index = typeof device === 'number' ? int(where, 'device', device, 0) : Number(checkDevice(where, 'device', device).split(':')[1] ?? -1);
+  if (index < 0) throw invalid(where, 'device', "a CUDA device ('cuda:N' or N)", device);
+  checkDevice(where, 'device', `cuda:${index}`);
+  return index;
+}
 
 function unsupportedAllocatorApi(where: string): TorchError {
   return new TorchError(`${where}: needs libtorch 2.9 or newer (this addon was built against ${native.buildInfo().torchVersion})`, 'NOT_IMPLEMENTED');

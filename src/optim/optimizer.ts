@@ -77,6 +77,12 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
     }
   }
 
+  /** Frees the per-parameter state (moments, buffers) now; the optimizer starts afresh if stepped again. */
+  dispose(): void {
+    for (const s of this.state.values()) disposeState(s);
+    this.state.clear();
+  }
+
   /** Fresh zeros shaped like `p`, owned by the optimizer (never claimed by a scope). */
   protected zerosLike(p: Tensor): Tensor {
     return Tensor._wrap(native.zerosLike(p._h(this.where, 'parameter')), true);

@@ -258,164 +258,172 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
   const opt = c.optimizer === 'adam'
     ? new optim.Adam(params, { lr: c.lr, weightDecay: c.weightDecay, fused: !c.exact })
     : new optim.SGD(params, { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, fused: !c.exact });
-  const scheduler = c.scheduler === 'cosine' ? new optim.lrScheduler.CosineAnnealingLR(opt, { tMax: c.tMax })
-    : c.scheduler === 'step' ? new optim.lrScheduler.StepLR(opt, { stepSize: c.tMax, gamma: 0.1 }) : null;
-  const criterion = new nn.CrossEntropyLoss();
-  // float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
-  const scaler = c.amp === 'fp16' ? new GradScaler() : null;
-  const sampler = world.size > 1 ? new DistributedSampler(trainSet.length, { shuffle: c.shuffle, seed: c.seed }) : undefined;
-  const trainLoader = new DataLoader(trainSet, {
-    batchSize: c.batchSize, shuffle: c.shuffle && !sampler, sampler, seed: c.seed, skipBadImages: c.skipBadImages, cache: !c.augment,
-    pinMemory: onCuda,
-  });
-  const net = world.size > 1 ? new nn.DistributedDataParallel(model) : model;
-  // The seed recipe resizes without cropping, so its images differ in size: it validates one by one.
-  const valBatch = c.recipe === 'seed' ? 1 : Math.max(c.batchSize, 32);
-  const valLoader = new DataLoader(valSet, { batchSize: valBatch, skipBadImages: c.skipBadImages, cache: true, pinMemory: onCuda });
-
-  let startEpoch = 0;
-  let startBatch = 0;
-  let stats = { lossSum: 0, correct: 0, seen: 0 };
-  let history: EpochEvent[] = [];
-  let best: number | null = null;
-  if (c.resume) {
-    const ck = await io.load<Checkpoint>(c.resume);
-    if (!ck || ck.format !== CHECKPOINT_FORMAT) throw new TorchError(`train: --resume ${c.resume} is not a checkpoint written by train (last.ckpt)`, 'BAD_FILE');
-    if (ck.meta.head !== c.head || ck.meta.classes.join('\n') !== classes.join('\n')) {
-      throw new TorchError(`train: --resume ${c.resume} was trained with head '${ck.meta.head}' on classes [${ck.meta.classes}], not '${c.head}' on [${classes}]`, 'INVALID_ARGUMENT');
-    }
-    await model.loadStateDict(ck.model);
-    opt.loadStateDict(ck.optimizer);
-    if (scheduler && ck.scheduler) scheduler.loadStateDict(ck.scheduler);
-    if (scaler && ck.scaler) scaler.loadStateDict(ck.scaler);
-    if (ck.grads) {
-      const named = new Map(model.namedParameters());
-      for (const [k, g] of ck.grads) {
-        const p = named.get(k);
-        if (p) p.grad = g;
-        g.dispose();
-      }
-    }
-    setRngState(ck.rng_state);
-    startEpoch = ck.epoch;
-    startBatch = ck.batch;
-    if ((ck.world_size ?? 1) !== world.size && startBatch > 0) {
-      log(`the checkpoint stopped mid-epoch with ${ck.world_size ?? 1} process(es), this run has ${world.size}: epoch ${startEpoch + 1} starts over`);
-      startBatch = 0;
-    }
-    stats = isMain ? ck.stats : { lossSum: 0, correct: 0, seen: 0 }; // saved summed over ranks: counted once
-    history = ck.history;
-    best = ck.best;
-    log(`resumed from ${c.resume} at epoch ${startEpoch + 1}, step ${startBatch}`);
-  }
-
-  const saveCheckpoint = async (epoch: number, batch: number): Promise<void> => {
-    if (!isMain) return;
-    const grads = c.zeroGradPerEpoch && batch > 0 ? new Map(model.namedParameters().map(([k, p]) => [k, p.grad]).filter((e): e is [string, Tensor] => e[1] !== null)) : null;
-    const ck: Checkpoint = {
-      format: CHECKPOINT_FORMAT, model: model.stateDict(), optimizer: opt.stateDict(), scheduler: scheduler?.stateDict() ?? null,
-      scaler: scaler ? scaler.stateDict() as GradScalerStateDict : null,
-      epoch, batch, stats, rng_state: getRngState(), grads, history, best, meta, config: { ...c }, world_size: world.size,
-    };
-    await io.save(ck as unknown as io.PyValue, path.join(c.out, 'last.ckpt'));
-    for (const v of [...ck.model.values(), ...(grads?.values() ?? []), ck.rng_state]) v.dispose();
-  };
-
-  const writeArtifacts = async (): Promise<void> => {
-    if (!isMain) return;
-    await fs.promises.writeFile(path.join(c.out, 'metrics.jsonl'), history.map((h) => JSON.stringify(h)).join('\n') + (history.length ? '\n' : ''));
-    const title = `AlexNet ${c.recipe} on ${path.basename(path.resolve(c.data))}: loss and accuracy per epoch`;
-    await fs.promises.writeFile(path.join(c.out, 'curves.png'), await renderCurves(history, title));
-    await writeJson(path.join(c.out, 'run.json'), {
-      config: c, device, threads: getNumThreads(), torchbridge: require('../../package.json').version, libtorch: buildInfo().torchVersion,
-      node: process.version, worldSize: world.size, classes, seconds: (Date.now() - started) / 1000, epochs: history.length, bestValAcc: best,
+  // Whatever happens (an error such as out of memory included), the model and optimizer state
+  // are freed here, not left to the garbage collector: a retry must find the memory free.
+  let net: nn.Module = model;
+  try {
+    const scheduler = c.scheduler === 'cosine' ? new optim.lrScheduler.CosineAnnealingLR(opt, { tMax: c.tMax })
+      : c.scheduler === 'step' ? new optim.lrScheduler.StepLR(opt, { stepSize: c.tMax, gamma: 0.1 }) : null;
+    const criterion = new nn.CrossEntropyLoss();
+    // float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
+    const scaler = c.amp === 'fp16' ? new GradScaler() : null;
+    const sampler = world.size > 1 ? new DistributedSampler(trainSet.length, { shuffle: c.shuffle, seed: c.seed }) : undefined;
+    const trainLoader = new DataLoader(trainSet, {
+      batchSize: c.batchSize, shuffle: c.shuffle && !sampler, sampler, seed: c.seed, skipBadImages: c.skipBadImages, cache: !c.augment,
+      pinMemory: onCuda,
     });
-  };
+    net = world.size > 1 ? new nn.DistributedDataParallel(model) : model;
+    // The seed recipe resizes without cropping, so its images differ in size: it validates one by one.
+    const valBatch = c.recipe === 'seed' ? 1 : Math.max(c.batchSize, 32);
+    const valLoader = new DataLoader(valSet, { batchSize: valBatch, skipBadImages: c.skipBadImages, cache: true, pinMemory: onCuda });
 
-  model.train();
-  const stepsPerEpoch = trainLoader.length;
-  let interrupted = false;
-  for (let epoch = startEpoch; epoch < c.epochs && !interrupted; epoch++) {
-    const epochStart = Date.now();
-    trainLoader.setEpoch(epoch);
-    sampler?.setEpoch(epoch);
-    const first = epoch === startEpoch ? startBatch : 0;
-    if (first === 0) stats = { lossSum: 0, correct: 0, seen: 0 };
-    if (c.zeroGradPerEpoch && first === 0) opt.zeroGrad();
-    const bar = new ProgressBar(isMain ? stepsPerEpoch : 0, `epoch ${epoch + 1}/${c.epochs}`);
-    let step = first;
-    for await (const batch of trainLoader.iterate({ startBatch: first })) {
-      // Pinned batches copy asynchronously; the loss and accuracy read-backs are the only waits.
-      const input = onCuda ? batch.input.to({ device: device as Device, nonBlocking: true }) : batch.input;
-      const target = onCuda ? batch.target.to({ device: device as Device, nonBlocking: true }) : batch.target;
-      if (!c.zeroGradPerEpoch) opt.zeroGrad();
-      let out: Tensor;
-      let loss: Tensor;
-      try {
-        ({ out, loss } = await withAmp(c.amp, device, async () => {
-          const o = await net.forward(input);
-          return { out: o, loss: await criterion.forward(o, target) };
-        }));
-        if (scaler) {
-          const scaled = scaler.scale(loss);
-          await scaled.backward();
-          scaled.dispose();
-          await scaler.step(opt);
-          await scaler.update();
-        } else {
-          await loss.backward();
-          await opt.step();
+    let startEpoch = 0;
+    let startBatch = 0;
+    let stats = { lossSum: 0, correct: 0, seen: 0 };
+    let history: EpochEvent[] = [];
+    let best: number | null = null;
+    if (c.resume) {
+      const ck = await io.load<Checkpoint>(c.resume);
+      if (!ck || ck.format !== CHECKPOINT_FORMAT) throw new TorchError(`train: --resume ${c.resume} is not a checkpoint written by train (last.ckpt)`, 'BAD_FILE');
+      if (ck.meta.head !== c.head || ck.meta.classes.join('\n') !== classes.join('\n')) {
+        throw new TorchError(`train: --resume ${c.resume} was trained with head '${ck.meta.head}' on classes [${ck.meta.classes}], not '${c.head}' on [${classes}]`, 'INVALID_ARGUMENT');
+      }
+      await model.loadStateDict(ck.model);
+      opt.loadStateDict(ck.optimizer);
+      if (scheduler && ck.scheduler) scheduler.loadStateDict(ck.scheduler);
+      if (scaler && ck.scaler) scaler.loadStateDict(ck.scaler);
+      if (ck.grads) {
+        const named = new Map(model.namedParameters());
+        for (const [k, g] of ck.grads) {
+          const p = named.get(k);
+          if (p) p.grad = g;
+          g.dispose();
         }
-      } catch (err) {
-        throw explainOutOfMemory(err, device, c.batchSize, `training step ${step + 1} of epoch ${epoch + 1}`);
       }
-      const lossValue = loss.item();
-      const n = batch.indices.length;
-      stats.lossSum += lossValue * n;
-      stats.correct += scope(() => out.argmax(1).eq(target).sum().item()); // frees the metric's temporaries now
-      stats.seen += n;
-      [out, loss, input, target, batch.input, batch.target].forEach((t) => t.dispose());
-      step++;
-      const lr = opt.paramGroups[0].lr;
-      if (isMain) events.onStep?.({ epoch: epoch + 1, step, steps: stepsPerEpoch, loss: lossValue, lr });
-      bar.update(step, `loss=${(stats.lossSum / stats.seen).toFixed(4)}, acc=${(stats.correct / stats.seen).toFixed(3)}`);
-      if (await stopRequested(events.signal, world.size) && step < stepsPerEpoch) {
-        bar.done();
-        if (world.size > 1) stats = await sumAcrossRanks(stats);
-        await saveCheckpoint(epoch, step);
-        interrupted = true;
-        break;
+      setRngState(ck.rng_state);
+      startEpoch = ck.epoch;
+      startBatch = ck.batch;
+      if ((ck.world_size ?? 1) !== world.size && startBatch > 0) {
+        log(`the checkpoint stopped mid-epoch with ${ck.world_size ?? 1} process(es), this run has ${world.size}: epoch ${startEpoch + 1} starts over`);
+        startBatch = 0;
       }
+      stats = isMain ? ck.stats : { lossSum: 0, correct: 0, seen: 0 }; // saved summed over ranks: counted once
+      history = ck.history;
+      best = ck.best;
+      log(`resumed from ${c.resume} at epoch ${startEpoch + 1}, step ${startBatch}`);
     }
-    if (interrupted) break;
-    bar.done();
-    if (world.size > 1) stats = await sumAcrossRanks(stats);
-    scheduler?.step();
-    const evalNow = c.evalEvery > 0 && ((epoch + 1) % c.evalEvery === 0 || epoch + 1 === c.epochs);
-    let valAcc: number | null = null;
-    try {
-      if (evalNow) valAcc = (await evaluate(model, valLoader, { device, amp: c.amp })).accuracy;
-    } catch (err) {
-      throw explainOutOfMemory(err, device, valBatch, `validation after epoch ${epoch + 1}`);
-    }
-    const record: EpochEvent = {
-      epoch: epoch + 1, trainLoss: stats.lossSum / Math.max(stats.seen, 1), trainAcc: stats.correct / Math.max(stats.seen, 1), valAcc,
-      lr: opt.paramGroups[0].lr, seconds: (Date.now() - epochStart) / 1000,
+
+    const saveCheckpoint = async (epoch: number, batch: number): Promise<void> => {
+      if (!isMain) return;
+      const grads = c.zeroGradPerEpoch && batch > 0 ? new Map(model.namedParameters().map(([k, p]) => [k, p.grad]).filter((e): e is [string, Tensor] => e[1] !== null)) : null;
+      const ck: Checkpoint = {
+        format: CHECKPOINT_FORMAT, model: model.stateDict(), optimizer: opt.stateDict(), scheduler: scheduler?.stateDict() ?? null,
+        scaler: scaler ? scaler.stateDict() as GradScalerStateDict : null,
+        epoch, batch, stats, rng_state: getRngState(), grads, history, best, meta, config: { ...c }, world_size: world.size,
+      };
+      await io.save(ck as unknown as io.PyValue, path.join(c.out, 'last.ckpt'));
+      for (const v of [...ck.model.values(), ...(grads?.values() ?? []), ck.rng_state]) v.dispose();
     };
-    history.push(record);
-    if (valAcc !== null && (best === null || valAcc > best)) {
-      best = valAcc;
-      if (isMain) await io.save(stateDictWithMeta(model, meta) as unknown as io.PyValue, path.join(c.out, 'best.pth'));
+
+    const writeArtifacts = async (): Promise<void> => {
+      if (!isMain) return;
+      await fs.promises.writeFile(path.join(c.out, 'metrics.jsonl'), history.map((h) => JSON.stringify(h)).join('\n') + (history.length ? '\n' : ''));
+      const title = `AlexNet ${c.recipe} on ${path.basename(path.resolve(c.data))}: loss and accuracy per epoch`;
+      await fs.promises.writeFile(path.join(c.out, 'curves.png'), await renderCurves(history, title));
+      await writeJson(path.join(c.out, 'run.json'), {
+        config: c, device, threads: getNumThreads(), torchbridge: require('../../package.json').version, libtorch: buildInfo().torchVersion,
+        node: process.version, worldSize: world.size, classes, seconds: (Date.now() - started) / 1000, epochs: history.length, bestValAcc: best,
+      });
+    };
+
+    model.train();
+    const stepsPerEpoch = trainLoader.length;
+    let interrupted = false;
+    for (let epoch = startEpoch; epoch < c.epochs && !interrupted; epoch++) {
+      const epochStart = Date.now();
+      trainLoader.setEpoch(epoch);
+      sampler?.setEpoch(epoch);
+      const first = epoch === startEpoch ? startBatch : 0;
+      if (first === 0) stats = { lossSum: 0, correct: 0, seen: 0 };
+      if (c.zeroGradPerEpoch && first === 0) opt.zeroGrad();
+      const bar = new ProgressBar(isMain ? stepsPerEpoch : 0, `epoch ${epoch + 1}/${c.epochs}`);
+      let step = first;
+      for await (const batch of trainLoader.iterate({ startBatch: first })) {
+        // Pinned batches copy asynchronously; the loss and accuracy read-backs are the only waits.
+        const input = onCuda ? batch.input.to({ device: device as Device, nonBlocking: true }) : batch.input;
+        const target = onCuda ? batch.target.to({ device: device as Device, nonBlocking: true }) : batch.target;
+        if (!c.zeroGradPerEpoch) opt.zeroGrad();
+        let out: Tensor;
+        let loss: Tensor;
+        try {
+          ({ out, loss } = await withAmp(c.amp, device, async () => {
+            const o = await net.forward(input);
+            return { out: o, loss: await criterion.forward(o, target) };
+          }));
+          if (scaler) {
+            const scaled = scaler.scale(loss);
+            await scaled.backward();
+            scaled.dispose();
+            await scaler.step(opt);
+            await scaler.update();
+          } else {
+            await loss.backward();
+            await opt.step();
+          }
+        } catch (err) {
+          [input, target, batch.input, batch.target].forEach((t) => t.dispose());
+          throw explainOutOfMemory(err, device, c.batchSize, `training step ${step + 1} of epoch ${epoch + 1}`);
+        }
+        const lossValue = loss.item();
+        const n = batch.indices.length;
+        stats.lossSum += lossValue * n;
+        stats.correct += scope(() => out.argmax(1).eq(target).sum().item()); // frees the metric's temporaries now
+        stats.seen += n;
+        [out, loss, input, target, batch.input, batch.target].forEach((t) => t.dispose());
+        step++;
+        const lr = opt.paramGroups[0].lr;
+        if (isMain) events.onStep?.({ epoch: epoch + 1, step, steps: stepsPerEpoch, loss: lossValue, lr });
+        bar.update(step, `loss=${(stats.lossSum / stats.seen).toFixed(4)}, acc=${(stats.correct / stats.seen).toFixed(3)}`);
+        if (await stopRequested(events.signal, world.size) && step < stepsPerEpoch) {
+          bar.done();
+          if (world.size > 1) stats = await sumAcrossRanks(stats);
+          await saveCheckpoint(epoch, step);
+          interrupted = true;
+          break;
+        }
+      }
+      if (interrupted) break;
+      bar.done();
+      if (world.size > 1) stats = await sumAcrossRanks(stats);
+      scheduler?.step();
+      const evalNow = c.evalEvery > 0 && ((epoch + 1) % c.evalEvery === 0 || epoch + 1 === c.epochs);
+      let valAcc: number | null = null;
+      try {
+        if (evalNow) valAcc = (await evaluate(model, valLoader, { device, amp: c.amp })).accuracy;
+      } catch (err) {
+        throw explainOutOfMemory(err, device, valBatch, `validation after epoch ${epoch + 1}`);
+      }
+      const record: EpochEvent = {
+        epoch: epoch + 1, trainLoss: stats.lossSum / Math.max(stats.seen, 1), trainAcc: stats.correct / Math.max(stats.seen, 1), valAcc,
+        lr: opt.paramGroups[0].lr, seconds: (Date.now() - epochStart) / 1000,
+      };
+      history.push(record);
+      if (valAcc !== null && (best === null || valAcc > best)) {
+        best = valAcc;
+        if (isMain) await io.save(stateDictWithMeta(model, meta) as unknown as io.PyValue, path.join(c.out, 'best.pth'));
+      }
+      await saveCheckpoint(epoch + 1, 0);
+      await writeArtifacts();
+      if (isMain) events.onEpoch?.(record);
+      if (await stopRequested(events.signal, world.size) && epoch + 1 < c.epochs) interrupted = true;
     }
-    await saveCheckpoint(epoch + 1, 0);
+    if (isMain && !fs.existsSync(path.join(c.out, 'best.pth'))) await io.save(stateDictWithMeta(model, meta) as unknown as io.PyValue, path.join(c.out, 'best.pth'));
     await writeArtifacts();
-    if (isMain) events.onEpoch?.(record);
-    if (await stopRequested(events.signal, world.size) && epoch + 1 < c.epochs) interrupted = true;
+    return { outDir: c.out, history, bestValAcc: best, interrupted, config: c };
+  } finally {
+    net.dispose();
+    opt.dispose();
   }
-  if (isMain && !fs.existsSync(path.join(c.out, 'best.pth'))) await io.save(stateDictWithMeta(model, meta) as unknown as io.PyValue, path.join(c.out, 'best.pth'));
-  await writeArtifacts();
-  net.dispose();
-  return { outDir: c.out, history, bestValAcc: best, interrupted, config: c };
 }
 
 /** Whether to stop here: any rank's signal stops every rank at the same step. */

@@ -4,7 +4,8 @@ const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
-const PYTHON = '/usr/bin/python3';
+// Debian's PyTorch 1.13.1 here; the GPU check points this at the GPU machine's PyTorch.
+const PYTHON = process.env.TORCHBRIDGE_PYTHON || '/usr/bin/python3';
 const SCRIPT = path.join(__dirname, '..', 'python', 'reference.py');
 
 function havePyTorch() {

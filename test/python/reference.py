@@ -93,12 +93,16 @@ def cmd_alexnet_names(spec):
 
 def cmd_seed_loop(spec):
     """The seed's loop: Sequential(alexnet, Linear(1000, 2), Softmax(dim=1)), batch 1, zero_grad once
-    per epoch, Adam + CosineAnnealingLR stepped per epoch, dropout active."""
+    per epoch, Adam + CosineAnnealingLR stepped per epoch, dropout active. spec["device"] (default
+    cpu): initialised on the CPU, then moved, as the Node side does."""
     import torchvision
+    device = spec.get("device", "cpu")
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(spec["seed"])
     model = nn.Sequential(torchvision.models.alexnet(), nn.Linear(1000, 2), nn.Softmax(dim=1))
     images = [torch.rand(3, h, w) for h, w in spec["sizes"]]
+    model.to(device)
+    images = [img.to(device) for img in images]
     labels = spec["labels"]
     torch.manual_seed(spec["seed"] + 1)
     crit = nn.CrossEntropyLoss()
@@ -110,7 +114,7 @@ def cmd_seed_loop(spec):
         opt.zero_grad()
         for img, label in zip(images, labels):
             out = model(img.unsqueeze(0))
-            loss = crit(out, torch.tensor([label]))
+            loss = crit(out, torch.tensor([label], device=device))
             loss.backward()
             opt.step()
             losses.append(loss.item())
@@ -119,7 +123,7 @@ def cmd_seed_loop(spec):
         lrs.append(sched.get_last_lr()[0])
     with open(spec["weightsFile"], "wb") as f:
         for _, v in model.state_dict().items():
-            f.write(v.detach().contiguous().numpy().astype("<f4").tobytes())
+            f.write(v.detach().cpu().contiguous().numpy().astype("<f4").tobytes())
     return {"losses": losses, "outputs": outputs, "lrs": lrs}
 
 
