@@ -1,7 +1,7 @@
 'use strict';
 // torchbridge's side of bench/bench.js: one figure per process, the same work as
 // bench/python/bench_side.py. Usage: node bench/torchbridge-side.js FIGURE JSON_ARGS.
-const { nn, optim, data, noGrad, setNumThreads, manualSeed, rand, tensor, training } = require('..');
+const { nn, optim, amp, autocast, cuda, data, noGrad, setNumThreads, manualSeed, rand, tensor, training } = require('..');
 
 const [figure, json] = process.argv.slice(2);
 const args = JSON.parse(json);
@@ -13,58 +13,87 @@ const peakRssMB = () => process.resourceUsage().maxRSS / 1024;
 const now = () => performance.now() / 1000;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+// The GPU figures (bench/gpu.js) pass a device and an AMP mode; CPU figures leave both at their default.
+const device = args.device ?? 'cpu';
+const ampMode = args.amp ?? 'off';
+const onCuda = device.startsWith('cuda');
+const sync = () => (onCuda ? cuda.synchronize() : Promise.resolve());
+const scaler = ampMode === 'fp16' ? new amp.GradScaler() : null;
+const withAmp = (fn) => (ampMode === 'off' ? fn() : autocast({ deviceType: onCuda ? 'cuda' : 'cpu', dtype: ampMode === 'fp16' ? 'float16' : 'bfloat16' }, fn));
+
+async function trainStep(model, opt, crit, x, y) {
+  const { out, loss } = await withAmp(async () => {
+    const o = await model.forward(x);
+    return { out: o, loss: await crit.forward(o, y) };
+  });
+  if (scaler) {
+    const scaled = scaler.scale(loss);
+    await scaled.backward();
+    scaled.dispose();
+    await scaler.step(opt);
+    await scaler.update();
+  } else {
+    await loss.backward();
+    await opt.step();
+  }
+  out.dispose();
+  loss.dispose();
+}
+
 const figures = {
   async seedStep() {
     const model = alexnet('append');
+    await model.to(device);
     const opt = new optim.Adam(model.parameters(), { lr: 1e-8, fused: !args.exact });
     const crit = new nn.CrossEntropyLoss();
-    const x = rand([1, 3, args.height, args.width]);
-    const y = tensor([1], { dtype: 'int64' });
+    const x = rand([1, 3, args.height, args.width]).to(device);
+    const y = tensor([1], { dtype: 'int64', device });
     const times = [];
     for (let i = 0; i < args.warmup + args.steps; i++) {
       const start = now();
-      const out = await model.forward(x);
-      const loss = await crit.forward(out, y);
-      await loss.backward();
-      await opt.step();
+      await trainStep(model, opt, crit, x, y);
+      await sync();
       if (i >= args.warmup) times.push(now() - start);
-      out.dispose();
-      loss.dispose();
     }
     return { seconds: median(times) };
   },
 
   async batchedTraining() {
     const model = alexnet('replace');
+    await model.to(device);
     const opt = new optim.Adam(model.parameters(), { lr: 1e-4, fused: !args.exact });
     const crit = new nn.CrossEntropyLoss();
-    const x = rand([args.batch, 3, args.size, args.size]);
-    const y = tensor(Array.from({ length: args.batch }, (_, i) => i % 2), { dtype: 'int64' });
+    const x = rand([args.batch, 3, args.size, args.size]).to(device);
+    const y = tensor(Array.from({ length: args.batch }, (_, i) => i % 2), { dtype: 'int64', device });
     let start = now();
     for (let i = 0; i < args.warmup + args.steps; i++) {
-      if (i === args.warmup) start = now();
+      if (i === args.warmup) {
+        await sync();
+        start = now();
+      }
       opt.zeroGrad();
-      const out = await model.forward(x);
-      const loss = await crit.forward(out, y);
-      await loss.backward();
-      await opt.step();
-      out.dispose();
-      loss.dispose();
+      await trainStep(model, opt, crit, x, y);
     }
+    await sync();
     return { imagesPerSecond: (args.batch * args.steps) / (now() - start), peakRssMB: peakRssMB() };
   },
 
   async evaluation() {
     const model = alexnet('replace');
+    await model.to(device);
     model.eval();
-    const x = rand([args.batch, 3, args.size, args.size]);
+    const x = rand([args.batch, 3, args.size, args.size]).to(device);
     let start = now();
     for (let i = 0; i < args.warmup + args.steps; i++) {
-      if (i === args.warmup) start = now();
-      const out = await noGrad(() => model.forward(x));
+      if (i === args.warmup) {
+        await sync();
+        start = now();
+      }
+      const out = await noGrad(() => withAmp(async () => model.forward(x)));
       out.argmax(1).dispose();
       out.dispose();
     }
+    await sync();
     return { imagesPerSecond: (args.batch * args.steps) / (now() - start) };
   },
 

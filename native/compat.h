@@ -11,6 +11,8 @@
 #if TB_TORCH_AT_LEAST(2, 9)
 #include <ATen/DeviceAccelerator.h>
 #define TB_HAVE_ACCELERATOR_MEMORY 1
+#else
+#include <ATen/detail/CUDAHooksInterface.h>
 #endif
 
 namespace tb::compat {
@@ -58,6 +60,14 @@ inline void SetAutocast(const AutocastState& s) {
 struct DeviceMemory {
   int64_t allocated, allocatedPeak, reserved, reservedPeak, allocRetries, ooms;
 };
+
+inline void SynchronizeCudaDevice(int device) {
+#ifdef TB_HAVE_ACCELERATOR_MEMORY
+  at::accelerator::synchronizeDevice(static_cast<c10::DeviceIndex>(device));
+#else
+  at::detail::getCUDAHooks().deviceSynchronize(device);
+#endif
+}
 
 inline bool EmptyDeviceCache() {
 #ifdef TB_HAVE_ACCELERATOR_MEMORY

@@ -51,7 +51,7 @@ Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
 // cudaSynchronize(device): waits, off the JS thread, for all work queued on a CUDA device.
 Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
   int64_t device = ArgInt(info, 0);
-  return RunAsyncVoid(info.Env(), false, [device]() { at::detail::getCUDAHooks().deviceSynchronize(device); });
+  return RunAsyncVoid(info.Env(), false, [device]() { compat::SynchronizeCudaDevice(static_cast<int>(device)); });
 }
 
 // cudaEmptyCache(): false where this libtorch lacks the allocator API.

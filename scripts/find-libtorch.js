@@ -34,6 +34,17 @@ function pythonPrefixes() {
   return found;
 }
 
+// What nvidia-smi sees at build time, for the build's one-line summary.
+function visibleGpus() {
+  try {
+    const n = execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30000 })
+      .split('\n').filter((l) => l.startsWith('GPU ')).length;
+    return `${n} device${n === 1 ? '' : 's'}`;
+  } catch {
+    return 'no GPU visible to nvidia-smi';
+  }
+}
+
 function candidates() {
   const list = [];
   // An explicit LIBTORCH or Torch_DIR must work: falling through would build against another one.
@@ -130,7 +141,7 @@ if (require.main === module) {
       '-ltorch', '-ltorch_cpu', '-lc10'].join(' '),
     '--cflags': () => t.cflags.join(' '),
     '--gloo': () => (t.gloo ? 'yes' : 'no'),
-    '--describe': () => `libtorch ${t.version} at ${t.prefix} (found via ${t.via}; CUDA: ${t.cuda ? 'yes' : 'no'}; Gloo: ${t.gloo ? 'yes' : 'no, install libgloo-dev for torchbridge.dist'})`,
+    '--describe': () => `libtorch ${t.version} at ${t.prefix} (found via ${t.via}; CUDA: ${t.cuda ? `yes (${visibleGpus()})` : 'no'}; Gloo: ${t.gloo ? 'yes' : 'no, install libgloo-dev for torchbridge.dist'})`,
   }[mode];
   if (!out) {
     process.stderr.write(`find-libtorch: unknown option ${mode}\n`);

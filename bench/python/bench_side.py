@@ -23,50 +23,84 @@ def alexnet(head):
     return torch.nn.Sequential(base, torch.nn.Linear(1000, 2), torch.nn.Softmax(dim=1))  # the seed's head
 
 
+# The GPU figures (bench/gpu.js) pass a device and an AMP mode; CPU figures leave both at their default.
+device = args.get("device", "cpu")
+amp = args.get("amp", "off")
+device_type = device.split(":")[0]
+if amp == "fp16":
+    scaler = torch.amp.GradScaler(device_type) if hasattr(torch.amp, "GradScaler") else torch.cuda.amp.GradScaler()
+else:
+    scaler = None
+
+
+def sync():
+    if device_type == "cuda":
+        torch.cuda.synchronize()
+
+
+def autocast():
+    return torch.autocast(device_type, dtype=torch.float16 if amp == "fp16" else torch.bfloat16, enabled=amp != "off")
+
+
+def train_step(model, opt, crit, x, y):
+    with autocast():
+        loss = crit(model(x), y)
+    if scaler:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def seed_step():
-    model = alexnet("append")
+    model = alexnet("append").to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-8)
     crit = torch.nn.CrossEntropyLoss()
-    x, y = torch.rand(1, 3, args["height"], args["width"]), torch.tensor([1])
+    x, y = torch.rand(1, 3, args["height"], args["width"]).to(device), torch.tensor([1], device=device)
     times = []
     for i in range(args["warmup"] + args["steps"]):
         start = time.perf_counter()
-        loss = crit(model(x), y)
-        loss.backward()
-        opt.step()
+        train_step(model, opt, crit, x, y)
+        sync()
         if i >= args["warmup"]:
             times.append(time.perf_counter() - start)
     return {"seconds": statistics.median(times)}
 
 
 def batched_training():
-    model = alexnet("replace")
+    model = alexnet("replace").to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     crit = torch.nn.CrossEntropyLoss()
     b, s = args["batch"], args["size"]
-    x, y = torch.rand(b, 3, s, s), torch.randint(0, 2, (b,))
+    x, y = torch.rand(b, 3, s, s).to(device), torch.randint(0, 2, (b,)).to(device)
     for i in range(args["warmup"] + args["steps"]):
         if i == args["warmup"]:
+            sync()
             start = time.perf_counter()
         opt.zero_grad()
-        crit(model(x), y).backward()
-        opt.step()
+        train_step(model, opt, crit, x, y)
+    sync()
     return {"imagesPerSecond": b * args["steps"] / (time.perf_counter() - start), "peakRssMB": peak_rss_mb()}
 
 
 def evaluation():
-    model = alexnet("replace").eval()
+    model = alexnet("replace").to(device).eval()
     b, s = args["batch"], args["size"]
-    x = torch.rand(b, 3, s, s)
+    x = torch.rand(b, 3, s, s).to(device)
     with torch.no_grad():
         for i in range(args["warmup"] + args["steps"]):
             if i == args["warmup"]:
+                sync()
                 start = time.perf_counter()
-            model(x).argmax(1)
+            with autocast():
+                model(x).argmax(1)
+        sync()
     return {"imagesPerSecond": b * args["steps"] / (time.perf_counter() - start)}
 
 
