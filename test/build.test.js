@@ -92,7 +92,7 @@ test('binding.gyp builds the same addon with node-gyp, which loads and computes'
   const { loadAddon } = require('../dist/native');
   const addon = loadAddon(dir);
   const a = addon.fromData(new Float32Array([1, 2, 3, 4]), [2, 2], 'float32', 'cpu');
-  const out = new Float32Array(addon.toBuffer(addon.binary('mul', a, 3, false)));
+  const out = new Float32Array(addon.toBuffer(addon.binary('mul', a, 3, 0)));
   assert.deepEqual(Array.from(out), [3, 6, 9, 12]);
   fs.rmSync(path.dirname(dir), { recursive: true, force: true });
 });
