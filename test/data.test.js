@@ -193,6 +193,37 @@ test('DataLoader: batches, int64 targets, seeded shuffling and random transforms
   assert.equal(loader.length, 4);
 });
 
+test("rng 'torch': the batches of torch's DataLoader + torchvision's random transforms after the same manual_seed", { skip: !havePyTorch() && 'Debian python3-torch not installed' }, async () => {
+  const { manualSeed, rand } = require('torchbridge');
+  const dir = tmpDir('torch-rng');
+  fs.rmSync(dir, { recursive: true, force: true });
+  const sizes = [[40, 30], [23, 31], [64, 48], [17, 17], [50, 20], [33, 60], [28, 28], [45, 39], [20, 52]];
+  for (const [k, [w, h]] of sizes.entries()) {
+    fs.mkdirSync(path.join(dir, `c${k % 2}`), { recursive: true });
+    await gradient(w, h).png().toFile(path.join(dir, `c${k % 2}`, `img${k}.png`));
+  }
+  const spec = { root: dir, seed: 11, size: 8, batch: 4, epochs: 3, between: 5 };
+  const theirs = reference('torch_loader', spec);
+  manualSeed(spec.seed);
+  const ds = await data.ImageFolder.create(dir, { transform: tf.compose([tf.randomResizedCrop(spec.size), tf.randomHorizontalFlip(), tf.toTensor()]) });
+  const loader = new data.DataLoader(ds, { batchSize: spec.batch, shuffle: true, rng: 'torch', concurrency: 3 });
+  const ours = [];
+  for (let e = 0; e < spec.epochs; e++) {
+    for await (const b of loader) {
+      ours.push({ targets: Array.from(b.target.toArray(), Number), pixels: Array.from(b.input.toArray()) });
+      rand([spec.between]).dispose();
+    }
+  }
+  assert.equal(ours.length, theirs.length);
+  ours.forEach((b, k) => {
+    assert.deepEqual(b.targets, theirs[k].targets, `batch ${k} targets`);
+    assert.deepEqual(b.pixels, theirs[k].pixels, `batch ${k} pixels`);
+  });
+  assert.throws(() => new data.DataLoader(ds, { rng: 'torch', prefetch: 2 }), { code: 'INVALID_ARGUMENT', message: /prefetch 2 with rng 'torch'/ });
+  await assert.rejects(async () => { for await (const _ of loader.iterate({ startBatch: 1 })) { /* */ } }, { code: 'INVALID_ARGUMENT', message: /epochSeed/ });
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('cache keeps decoded images across epochs and gives the same batches', async () => {
   const ds = await data.ImageFolder.create(root, { transform: tf.compose([tf.resize([10, 10]), tf.toTensor()]) });
   const sums = async (loader) => { const s = []; for await (const b of loader) s.push(b.input.sum().item()); return s; };

@@ -4,9 +4,10 @@ import * as os from 'os';
 import { TorchError } from '../errors';
 import { cuda } from '../runtime';
 import { tensor, Tensor } from '../tensor';
-import { bool, int, invalid, options } from '../arguments';
+import { bool, int, invalid, oneOf, options } from '../arguments';
 import { ImageFolder, PreparedImage } from './image_folder';
-import { RawImage, Rng } from './transforms';
+import { RawImage, Rng, TorchRng } from './transforms';
+import { native } from '../native';
 import { Sampler } from './sampler';
 
 export interface DataLoaderOptions {
@@ -25,6 +26,16 @@ export interface DataLoaderOptions {
   skipBadImages?: boolean;
   /** Where the indices come from (e.g. a DistributedSampler); excludes `shuffle`. */
   sampler?: Sampler;
+  /**
+   * Where shuffling and random transforms draw from. 'torchbridge' (default): generators seeded
+   * from `seed`, epoch and sample, so batches are the same whatever the concurrency, and batches
+   * are prefetched. 'torch': libtorch's global generator, drawn exactly as
+   * torch.utils.data.DataLoader (num_workers=0) and torchvision draw, in the same order: one seed
+   * per epoch, the shuffle's seed, then each image's transforms in batch order. After the same
+   * torch.manual_seed, a training loop gets the batches PyTorch's would, and dropout in between
+   * stays in step. It loads a batch when asked for it (no prefetching); `seed` is unused.
+   */
+  rng?: 'torchbridge' | 'torch';
   /**
    * Batches in page-locked memory, so `.to('cuda', { nonBlocking: true })` copies asynchronously.
    * Without CUDA it is ignored with a warning, as in PyTorch.
@@ -57,6 +68,31 @@ function cudaForPinning(): boolean {
   return false;
 }
 
+/** Lets images draw from a shared generator in batch order while they decode in parallel. */
+class DrawTurns {
+  readonly #done: Promise<void>[];
+  readonly #finish: (() => void)[] = [];
+
+  constructor(n: number) {
+    this.#done = Array.from({ length: n }, (_, k) => new Promise<void>((r) => { this.#finish[k] = r; }));
+  }
+
+  async take<T>(k: number, draw: () => T): Promise<T> {
+    if (k > 0) await this.#done[k - 1];
+    try {
+      return draw();
+    } finally {
+      this.#finish[k]();
+    }
+  }
+
+  /** Passes turn k without drawing (idempotent). */
+  async release(k: number): Promise<void> {
+    if (k > 0) await this.#done[k - 1];
+    this.#finish[k]();
+  }
+}
+
 class Semaphore {
   #free: number;
   #waiting: (() => void)[] = [];
@@ -76,7 +112,8 @@ class Semaphore {
 }
 
 /** A permutation of 0..n-1 from (seed, epoch): Fisher-Yates on the per-epoch generator. */
-function permutation(n: number, seed: number, epoch: number): number[] {
+/** @internal The shuffled order of one epoch (also used by bench/finetune-replay.js). */
+export function permutation(n: number, seed: number, epoch: number): number[] {
   const rng = new Rng(seed, epoch, 0x5eed);
   const p = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
@@ -99,6 +136,9 @@ export class DataLoader implements AsyncIterable<Batch> {
   skippedFiles: SkippedFile[] = [];
   readonly sampler: Sampler | undefined;
   readonly pinMemory: boolean;
+  readonly rng: 'torchbridge' | 'torch';
+  /** With rng 'torch' and shuffling: the shuffle seed the current epoch drew (for resuming mid-epoch). */
+  epochSeed: bigint | undefined;
   #epoch = 0;
   #cache: Map<number, RawImage> | undefined;
 
@@ -113,7 +153,11 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.dropLast = bool(where, 'dropLast', o.dropLast ?? false);
     const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
     this.concurrency = int(where, 'concurrency', o.concurrency ?? cores, 1);
-    this.prefetch = int(where, 'prefetch', o.prefetch ?? 2, 0);
+    this.rng = oneOf(where, 'rng', o.rng ?? 'torchbridge', ['torchbridge', 'torch'] as const);
+    if (this.rng === 'torch' && (o.prefetch ?? 0) > 0) {
+      throw new TorchError(`${where}: prefetch ${o.prefetch} with rng 'torch': the draws of a batch must follow the work on the previous one, so nothing is prefetched`, 'INVALID_ARGUMENT');
+    }
+    this.prefetch = this.rng === 'torch' ? 0 : int(where, 'prefetch', o.prefetch ?? 2, 0);
     this.skipBadImages = bool(where, 'skipBadImages', o.skipBadImages ?? false);
     if (bool(where, 'cache', o.cache ?? false)) this.#cache = new Map();
     this.pinMemory = bool(where, 'pinMemory', o.pinMemory ?? false) && cudaForPinning();
@@ -138,10 +182,15 @@ export class DataLoader implements AsyncIterable<Batch> {
   /** Loads one batch; unreadable files (with skipBadImages) come back in `skipped`, in sample order. */
   private async loadBatch(indices: number[], epoch: number, gate: Semaphore): Promise<{ batch: Batch | null; skipped: SkippedFile[] }> {
     const skipped: (SkippedFile | undefined)[] = [];
+    const turns = this.rng === 'torch' ? new DrawTurns(indices.length) : null;
+    const torchRng = new TorchRng();
     const results = await Promise.all(indices.map((i, k) => gate.run(async () => {
       try {
-        return await this.dataset.prepare(i, new Rng(this.seed, epoch, i), this.#cache);
+        return turns
+          ? await this.dataset.prepare(i, torchRng, this.#cache, (draw) => turns.take(k, draw))
+          : await this.dataset.prepare(i, new Rng(this.seed, epoch, i), this.#cache);
       } catch (err) {
+        await turns?.release(k); // an unreadable file draws nothing; the next one may
         if (!this.skipBadImages) throw err;
         skipped[k] = { path: this.dataset.samples[i][0], reason: (err as Error).message };
         return null;
@@ -175,12 +224,33 @@ export class DataLoader implements AsyncIterable<Batch> {
     return this.iterate();
   }
 
-  /** One epoch of batches; `startBatch` skips the first batches without loading them (resuming). */
-  async *iterate(opts: { startBatch?: number } = {}): AsyncGenerator<Batch> {
-    const startBatch = int('data.DataLoader.iterate', 'startBatch', opts.startBatch ?? 0, 0);
+  /**
+   * One epoch of batches; `startBatch` skips the first batches without loading them (resuming).
+   * With rng 'torch', resuming an epoch whose start-of-epoch draws were already made needs
+   * `epochSeed` (the loader's `epochSeed` then) when shuffling: nothing is drawn again.
+   */
+  async *iterate(opts: { startBatch?: number; epochSeed?: bigint } = {}): AsyncGenerator<Batch> {
+    const where = 'data.DataLoader.iterate';
+    const startBatch = int(where, 'startBatch', opts.startBatch ?? 0, 0);
     const epoch = this.#epoch++;
-    const order = this.sampler ? this.sampler.indices()
-      : this.shuffle ? permutation(this.dataset.length, this.seed, epoch) : Array.from({ length: this.dataset.length }, (_, i) => i);
+    const n0 = this.dataset.length;
+    const torch = this.rng === 'torch';
+    if (torch && startBatch > 0 && this.shuffle && opts.epochSeed === undefined) {
+      throw new TorchError(`${where}: resuming at batch ${startBatch} with rng 'torch' needs the epoch's shuffle seed (epochSeed)`, 'INVALID_ARGUMENT');
+    }
+    if (torch && startBatch === 0) native.torchDraw('int64'); // the seed torch's DataLoader iterator draws (for workers)
+    let order: number[];
+    if (this.sampler) {
+      order = this.sampler.indices();
+    } else if (!this.shuffle) {
+      order = Array.from({ length: n0 }, (_, i) => i);
+    } else if (!torch) {
+      order = permutation(n0, this.seed, epoch);
+    } else {
+      // RandomSampler: a fresh generator seeded from the global one, then randperm.
+      this.epochSeed = startBatch > 0 ? opts.epochSeed! : native.torchDraw('int64');
+      order = native.randperm(n0, this.epochSeed);
+    }
     const n = order.length;
     const batches: number[][] = [];
     for (let s = 0; s < n; s += this.batchSize) {

@@ -5,7 +5,7 @@ import { TorchError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import { bool, int, invalid, options } from '../arguments';
-import { Compose, compose, ImagePlan, probe, RawImage, render, Rng, toTensor } from './transforms';
+import { Compose, compose, ImagePlan, probe, RandomSource, RawImage, render, Rng, toTensor } from './transforms';
 
 export const IMG_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp'];
 
@@ -66,12 +66,27 @@ async function walk(root: string): Promise<[string, string[]][]> {
   return out.sort((a, b) => byCodePoint(a[0], b[0]));
 }
 
+/** Runs `draw` when the images before this one have drawn their random numbers (a shared generator). */
+export type DrawInTurn = <T>(draw: () => T) => Promise<T>;
+
+export interface PrepareOptions {
+  exifRotate?: boolean;
+  /** Start at this transform, on `source` (the cached output of the ones before). */
+  from?: number;
+  source?: RawImage;
+  drawInTurn?: DrawInTurn;
+}
+
 /** Decodes one image file and runs a composed pipeline's image transforms on it. */
-export async function prepareImage(file: string, transform: Compose, rng: Rng, opts: { exifRotate?: boolean; from?: number; source?: RawImage } = {}): Promise<PreparedImage> {
+export async function prepareImage(file: string, transform: Compose, rng: RandomSource, opts: PrepareOptions = {}): Promise<PreparedImage> {
   const from = opts.from ?? 0;
   const info = opts.source ?? await probe(file, { exifRotate: opts.exifRotate });
-  const plan = new ImagePlan(info.width, info.height);
-  for (const tr of transform.transforms.slice(from)) tr.apply(plan, rng);
+  const makePlan = () => {
+    const p = new ImagePlan(info.width, info.height);
+    for (const tr of transform.transforms.slice(from)) tr.apply(p, rng);
+    return p;
+  };
+  const plan = opts.drawInTurn ? await opts.drawInTurn(makePlan) : makePlan();
   const source = opts.source ?? file;
   const hasAlpha = !opts.source && (info as { hasAlpha: boolean }).hasAlpha;
   const raw = await render(source, plan, { hasAlpha, exifRotate: !opts.source && opts.exifRotate });
@@ -160,10 +175,10 @@ export class ImageFolder {
   }
 
   /** @internal Decodes and transforms sample i to raw RGB (cached prefix optional). */
-  async prepare(i: number, rng: Rng, cache?: Map<number, RawImage>): Promise<PreparedImage> {
+  async prepare(i: number, rng: RandomSource, cache?: Map<number, RawImage>, drawInTurn?: DrawInTurn): Promise<PreparedImage> {
     const [file] = this.sample(i);
     try {
-      if (!cache) return await prepareImage(file, this.transform, rng, { exifRotate: this.exifRotate });
+      if (!cache) return await prepareImage(file, this.transform, rng, { exifRotate: this.exifRotate, drawInTurn });
       let source = cache.get(i);
       if (!source) {
         // The deterministic prefix of the pipeline, rendered once and kept.
@@ -172,7 +187,7 @@ export class ImageFolder {
         source = { data: prefixed.data, width: prefixed.width, height: prefixed.height };
         cache.set(i, source);
       }
-      return await prepareImage(file, this.transform, rng, { from: this.transform.cacheable, source });
+      return await prepareImage(file, this.transform, rng, { from: this.transform.cacheable, source, drawInTurn });
     } catch (err) {
       if (err instanceof TorchError) throw err;
       throw new TorchError(`data.ImageFolder: cannot read image ${file} (sample ${i}): ${(err as Error).message}`, 'BAD_FILE');

@@ -10,7 +10,20 @@ sharp.concurrency(1); // parallelism comes from decoding several images at once
 sharp.cache(false);
 
 /** Per-sample random numbers (seeded from the loader's seed, epoch and sample index). */
-export class Rng {
+/** Where random transforms draw from. */
+export interface RandomSource {
+  /** Uniform in [0, 1). */
+  next(): number;
+  uniform(a: number, b: number): number;
+  /** An integer in [low, high). */
+  randint(low: number, high: number): number;
+}
+
+/**
+ * torchbridge's own draws: a small generator seeded per (seed, epoch, sample), so every image's
+ * draws are fixed whatever order or concurrency decodes them.
+ */
+export class Rng implements RandomSource {
   #state: number;
 
   constructor(...seeds: number[]) {
@@ -37,6 +50,24 @@ export class Rng {
   /** An integer in [low, high). */
   randint(low: number, high: number): number {
     return low + Math.floor(this.next() * (high - low));
+  }
+}
+
+/**
+ * PyTorch's draws: each one from libtorch's global generator, made as torchvision makes it, so a
+ * pipeline run in torchvision's order after the same torch.manual_seed draws the same values.
+ */
+export class TorchRng implements RandomSource {
+  next(): number {
+    return native.torchDraw('rand');
+  }
+
+  uniform(a: number, b: number): number {
+    return native.torchDraw('uniform', a, b);
+  }
+
+  randint(low: number, high: number): number {
+    return native.torchDraw('randint', low, high);
   }
 }
 
@@ -79,7 +110,7 @@ export interface Transform {
   readonly name: string;
   /** Whether it draws random numbers (random transforms are never cached). */
   readonly random: boolean;
-  apply(img: ImagePlan, rng: Rng): void;
+  apply(img: ImagePlan, rng: RandomSource): void;
 }
 
 export interface TensorStep {
@@ -158,7 +189,8 @@ export function randomResizedCrop(size: number | [number, number], opts: RandomR
       throw invalid(where, name, '[min, max] of positive numbers with min <= max', v);
     }
   }
-  const logRatio = [Math.log(ratio[0]), Math.log(ratio[1])];
+  // torchvision takes torch.log of a float32 tensor of the ratios.
+  const logRatio = ratio.map((r) => Math.fround(Math.log(Math.fround(r))));
   return {
     name: `randomResizedCrop(${JSON.stringify(size)})`,
     random: true,
@@ -172,7 +204,8 @@ export function randomResizedCrop(size: number | [number, number], opts: RandomR
         const w = pyRound(Math.sqrt(targetArea * aspect));
         const h = pyRound(Math.sqrt(targetArea / aspect));
         if (w > 0 && w <= width && h > 0 && h <= height) {
-          crop = [rng.randint(0, width - w + 1), rng.randint(0, height - h + 1), w, h];
+          const top = rng.randint(0, height - h + 1); // torchvision draws the row first
+          crop = [rng.randint(0, width - w + 1), top, w, h];
         }
       }
       if (!crop) {

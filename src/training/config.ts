@@ -49,18 +49,24 @@ export interface RecipeDetails {
   shuffle: boolean;
   /** The seed zeroes gradients once per epoch, so they accumulate over its steps. */
   zeroGradPerEpoch: boolean;
+  /**
+   * Load data as a PyTorch script's DataLoader would, drawing shuffles and random transforms from
+   * torch's generator in its order (DataLoader rng 'torch'), so the same seed gives PyTorch's
+   * run. The seed indexes its data set directly (no DataLoader, no draws).
+   */
+  pytorchDataLoader: boolean;
 }
 
 export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'device' | 'threads' | 'seed' | 'out' | 'resume' | 'evalEvery' | 'skipBadImages' | 'json' | 'imageSize' | 'exact' | 'amp'> & RecipeDetails> = {
   seed: {
     recipe: 'seed', head: 'append', epochs: 700, batchSize: 1, lr: 1e-8, optimizer: 'adam', momentum: 0, weightDecay: 0,
     scheduler: 'cosine', tMax: 50, freezeFeatures: false,
-    normalize: false, augment: false, shuffle: false, zeroGradPerEpoch: true,
+    normalize: false, augment: false, shuffle: false, zeroGradPerEpoch: true, pytorchDataLoader: false,
   },
   finetune: {
     recipe: 'finetune', head: 'replace', epochs: 5, batchSize: 32, lr: 1e-4, optimizer: 'adam', momentum: 0.9, weightDecay: 0,
     scheduler: 'cosine', tMax: 0, freezeFeatures: false,
-    normalize: true, augment: true, shuffle: true, zeroGradPerEpoch: false,
+    normalize: true, augment: true, shuffle: true, zeroGradPerEpoch: false, pytorchDataLoader: true,
   },
 };
 

@@ -206,6 +206,8 @@ interface Checkpoint {
   config: Record<string, unknown>;
   /** The world size the batch index counts in. */
   world_size?: number;
+  /** Mid-epoch with PyTorch's loading: the shuffle seed the epoch drew. */
+  epoch_seed?: number | bigint | null;
 }
 
 async function writeJson(file: string, value: unknown): Promise<void> {
@@ -275,10 +277,13 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     net = world.size > 1 ? new nn.DistributedDataParallel(model) : model;
     // The seed recipe resizes without cropping, so its images differ in size: it validates one by one.
     const valBatch = c.recipe === 'seed' ? 1 : Math.max(c.batchSize, 32);
-    const valLoader = new DataLoader(valSet, { batchSize: valBatch, skipBadImages: c.skipBadImages, cache: true, pinMemory: onCuda });
+    const valLoader = new DataLoader(valSet, {
+      batchSize: valBatch, skipBadImages: c.skipBadImages, cache: true, pinMemory: onCuda, rng: c.pytorchDataLoader ? 'torch' : 'torchbridge',
+    });
 
     let startEpoch = 0;
     let startBatch = 0;
+    let resumedEpochSeed: number | bigint | null = null;
     let stats = { lossSum: 0, correct: 0, seen: 0 };
     let history: EpochEvent[] = [];
     let best: number | null = null;
@@ -303,6 +308,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
       setRngState(ck.rng_state);
       startEpoch = ck.epoch;
       startBatch = ck.batch;
+      resumedEpochSeed = ck.epoch_seed ?? null;
       if ((ck.world_size ?? 1) !== world.size && startBatch > 0) {
         log(`the checkpoint stopped mid-epoch with ${ck.world_size ?? 1} process(es), this run has ${world.size}: epoch ${startEpoch + 1} starts over`);
         startBatch = 0;
@@ -320,6 +326,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
         format: CHECKPOINT_FORMAT, model: model.stateDict(), optimizer: opt.stateDict(), scheduler: scheduler?.stateDict() ?? null,
         scaler: scaler ? scaler.stateDict() as GradScalerStateDict : null,
         epoch, batch, stats, rng_state: getRngState(), grads, history, best, meta, config: { ...c }, world_size: world.size,
+        epoch_seed: batch > 0 ? trainLoader.epochSeed ?? null : null,
       };
       await io.save(ck as unknown as io.PyValue, path.join(c.out, 'last.ckpt'));
       for (const v of [...ck.model.values(), ...(grads?.values() ?? []), ck.rng_state]) v.dispose();
@@ -348,7 +355,8 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
       if (c.zeroGradPerEpoch && first === 0) opt.zeroGrad();
       const bar = new ProgressBar(isMain ? stepsPerEpoch : 0, `epoch ${epoch + 1}/${c.epochs}`);
       let step = first;
-      for await (const batch of trainLoader.iterate({ startBatch: first })) {
+      const epochSeed = first > 0 && resumedEpochSeed !== null ? BigInt(resumedEpochSeed) : undefined;
+      for await (const batch of trainLoader.iterate({ startBatch: first, epochSeed })) {
         // Pinned batches copy asynchronously; the loss and accuracy read-backs are the only waits.
         const input = onCuda ? batch.input.to({ device: device as Device, nonBlocking: true }) : batch.input;
         const target = onCuda ? batch.target.to({ device: device as Device, nonBlocking: true }) : batch.target;

@@ -200,6 +200,23 @@ def cmd_transform_pixels(spec):
     return out
 
 
+def cmd_torch_loader(spec):
+    """Batches of torch.utils.data.DataLoader (shuffle, num_workers=0) over torchvision's
+    ImageFolder with RandomResizedCrop + flip, after torch.manual_seed; `between` numbers are
+    drawn from the global generator after each batch, as dropout would."""
+    import torchvision
+    from torchvision import transforms as T
+    torch.manual_seed(spec["seed"])
+    ds = torchvision.datasets.ImageFolder(spec["root"], T.Compose([T.RandomResizedCrop(spec["size"]), T.RandomHorizontalFlip(), T.ToTensor()]))
+    loader = torch.utils.data.DataLoader(ds, batch_size=spec["batch"], shuffle=True)
+    out = []
+    for _ in range(spec["epochs"]):
+        for x, y in loader:
+            out.append({"targets": y.tolist(), "pixels": x.flatten().tolist()})
+            torch.rand(spec["between"])
+    return out
+
+
 def cmd_distributed_sampler(spec):
     """torch.utils.data.DistributedSampler's indices for each case and rank."""
     from torch.utils.data import DistributedSampler
