@@ -95,7 +95,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 
 // torchDraw(kind, a, b): one draw from libtorch's global CPU generator, made exactly as
 // torchvision's transforms and torch.utils.data make theirs: 'uniform' is
-// torch.empty(1).uniform_(a, b).item(), 'randint' torch.randint(a, b, (1,)).item(), 'rand'
+// torch.empty(1).uniform_(a, b).item(), 'expUniform' the torch.exp of that, 'randint' torch.randint(a, b, (1,)).item(), 'rand'
 // torch.rand(1).item(), 'int64' torch.empty((), dtype=torch.int64).random_().item() (a BigInt).
 Napi::Value TorchDraw(const Napi::CallbackInfo& info) {
   std::string kind = ArgString(info, 0);
@@ -103,6 +103,9 @@ Napi::Value TorchDraw(const Napi::CallbackInfo& info) {
   return Guarded(env, [&]() -> Napi::Value {
     if (kind == "uniform") {
       return Napi::Number::New(env, at::empty({1}, at::kFloat).uniform_(ArgDouble(info, 1), ArgDouble(info, 2)).item<float>());
+    }
+    if (kind == "expUniform") {  // torch.exp(torch.empty(1).uniform_(a, b)).item(), RandomResizedCrop's aspect
+      return Napi::Number::New(env, at::empty({1}, at::kFloat).uniform_(ArgDouble(info, 1), ArgDouble(info, 2)).exp().item<float>());
     }
     if (kind == "randint") {
       at::Tensor r = at::randint(ArgInt(info, 1), ArgInt(info, 2), {1}, at::TensorOptions().dtype(at::kLong));

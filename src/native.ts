@@ -81,7 +81,7 @@ export interface NativeAddon {
   adamStep(params: H[], expAvgs: OptH[], expAvgSqs: OptH[], maxExpAvgSqs: OptH[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean, fused: boolean): Promise<OptH[]>;
   sgdStep(params: H[], buffers: OptH[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean, fused: boolean): Promise<OptH[]>;
   randperm(n: number, seed: number | bigint): number[];
-  torchDraw(kind: 'uniform' | 'randint' | 'rand', a?: number, b?: number): number;
+  torchDraw(kind: 'uniform' | 'expUniform' | 'randint' | 'rand', a?: number, b?: number): number;
   torchDraw(kind: 'int64'): bigint;
   // distributed.cc (present when the build found c10d's Gloo)
   distAvailable: boolean;

@@ -15,6 +15,8 @@ export interface RandomSource {
   /** Uniform in [0, 1). */
   next(): number;
   uniform(a: number, b: number): number;
+  /** exp of a uniform draw in [a, b), in float32 as torchvision's torch.exp computes it. */
+  expUniform(a: number, b: number): number;
   /** An integer in [low, high). */
   randint(low: number, high: number): number;
 }
@@ -47,6 +49,10 @@ export class Rng implements RandomSource {
     return a + (b - a) * this.next();
   }
 
+  expUniform(a: number, b: number): number {
+    return Math.fround(Math.exp(this.uniform(a, b)));
+  }
+
   /** An integer in [low, high). */
   randint(low: number, high: number): number {
     return low + Math.floor(this.next() * (high - low));
@@ -64,6 +70,10 @@ export class TorchRng implements RandomSource {
 
   uniform(a: number, b: number): number {
     return native.torchDraw('uniform', a, b);
+  }
+
+  expUniform(a: number, b: number): number {
+    return native.torchDraw('expUniform', a, b);
   }
 
   randint(low: number, high: number): number {
@@ -200,7 +210,7 @@ export function randomResizedCrop(size: number | [number, number], opts: RandomR
       let crop: [number, number, number, number] | null = null;
       for (let attempt = 0; attempt < 10 && !crop; attempt++) {
         const targetArea = area * rng.uniform(scale[0], scale[1]);
-        const aspect = Math.exp(rng.uniform(logRatio[0], logRatio[1]));
+        const aspect = rng.expUniform(logRatio[0], logRatio[1]);
         const w = pyRound(Math.sqrt(targetArea * aspect));
         const h = pyRound(Math.sqrt(targetArea / aspect));
         if (w > 0 && w <= width && h > 0 && h <= height) {

@@ -272,7 +272,7 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     const sampler = world.size > 1 ? new DistributedSampler(trainSet.length, { shuffle: c.shuffle, seed: c.seed }) : undefined;
     const trainLoader = new DataLoader(trainSet, {
       batchSize: c.batchSize, shuffle: c.shuffle && !sampler, sampler, seed: c.seed, skipBadImages: c.skipBadImages, cache: !c.augment,
-      pinMemory: onCuda,
+      pinMemory: onCuda, rng: c.pytorchDataLoader ? 'torch' : 'torchbridge',
     });
     net = world.size > 1 ? new nn.DistributedDataParallel(model) : model;
     // The seed recipe resizes without cropping, so its images differ in size: it validates one by one.
