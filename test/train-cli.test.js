@@ -77,6 +77,22 @@ test('--amp bf16 trains under bfloat16 autocast on CPU and records it', { timeou
   assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8')).config.amp, 'bf16');
 });
 
+test("--recipe finetune is PyTorch's own script: the same seed gives the same epoch figures to the last digit", { skip: !havePyTorch() && 'Debian python3-torch not installed', timeout: 300000 }, async () => {
+  const data = await syntheticData();
+  const out = path.join(dir, 'finetune-parity');
+  const r = run('train.js', ['--data', data, '--weights', 'none', '--epochs', '2', '--out', out, ...COMMON]);
+  assert.equal(r.status, 0, r.stderr);
+  const ours = jsonLines(r.stdout).filter((e) => e.event === 'epoch');
+  const py = spawnSync(PYTHON, [path.join(__dirname, '..', 'bench', 'python', 'finetune_recipe.py'), data, '2', '32', '2', '3', '64'], { encoding: 'utf8', timeout: 300000 });
+  assert.equal(py.status, 0, py.stderr);
+  const theirs = jsonLines(py.stdout);
+  assert.equal(ours.length, 2);
+  ours.forEach((e, k) => {
+    for (const key of ['trainLoss', 'trainAcc', 'valAcc']) assert.equal(e[key], theirs[k][key], `epoch ${k + 1} ${key}`);
+  });
+  assert.ok(ours[1].trainLoss !== ours[0].trainLoss, 'training moved');
+});
+
 test('no arguments: a generated data set, a from-scratch notice, every artifact, and Python reads best.pth', { timeout: 600000 }, (t) => {
   const cwd = path.join(dir, 'fresh');
   fs.mkdirSync(cwd, { recursive: true });
