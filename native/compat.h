@@ -1,17 +1,18 @@
 // The one place where libtorch versions differ for us (Debian's 1.13 CPU build and pip's 2.x CUDA
-// builds compile from the same sources).
+// builds compile from the same sources). CMakeLists.txt probes which API this libtorch has and
+// defines TB_AUTOCAST_PER_DEVICE_TYPE (2.4+), TB_HAVE_ACCELERATOR_SYNC and
+// TB_HAVE_ACCELERATOR_MEMORY (the device-generic allocator API); without them, the 1.13 calls.
 #pragma once
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
-#include <torch/version.h>
 
-#define TB_TORCH_AT_LEAST(major, minor) \
-  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
-
-#if TB_TORCH_AT_LEAST(2, 9)
+#if defined(TB_HAVE_ACCELERATOR_SYNC) || defined(TB_HAVE_ACCELERATOR_MEMORY)
 #include <ATen/DeviceAccelerator.h>
-#define TB_HAVE_ACCELERATOR_MEMORY 1
-#else
+#endif
+#if defined(TB_HAVE_ACCELERATOR_MEMORY) && __has_include(<ATen/accelerator/Allocator.h>)
+#include <ATen/accelerator/Allocator.h>
+#endif
+#ifndef TB_HAVE_ACCELERATOR_SYNC
 #include <ATen/detail/CUDAHooksInterface.h>
 #endif
 
@@ -25,7 +26,7 @@ struct AutocastState {
 
 inline AutocastState GetAutocast() {
   AutocastState s;
-#if TB_TORCH_AT_LEAST(2, 4)
+#ifdef TB_AUTOCAST_PER_DEVICE_TYPE
   s.cpu = at::autocast::is_autocast_enabled(at::kCPU);
   s.cuda = at::autocast::is_autocast_enabled(at::kCUDA);
   s.cpuDtype = at::autocast::get_autocast_dtype(at::kCPU);
@@ -41,7 +42,7 @@ inline AutocastState GetAutocast() {
 }
 
 inline void SetAutocast(const AutocastState& s) {
-#if TB_TORCH_AT_LEAST(2, 4)
+#ifdef TB_AUTOCAST_PER_DEVICE_TYPE
   at::autocast::set_autocast_enabled(at::kCPU, s.cpu);
   at::autocast::set_autocast_enabled(at::kCUDA, s.cuda);
   at::autocast::set_autocast_dtype(at::kCPU, s.cpuDtype);
@@ -55,14 +56,14 @@ inline void SetAutocast(const AutocastState& s) {
   at::autocast::set_autocast_cache_enabled(s.cache);
 }
 
-// The CUDA caching allocator through the device-generic API (2.9+): no CUDA headers needed, so
-// the same source builds everywhere. Older libtorch reports "unsupported" (false / nullopt).
+// The CUDA caching allocator through the device-generic API (recent 2.x): no CUDA headers needed,
+// so the same source builds everywhere. Older libtorch reports "unsupported" (false / nullopt).
 struct DeviceMemory {
   int64_t allocated, allocatedPeak, reserved, reservedPeak, allocRetries, ooms;
 };
 
 inline void SynchronizeCudaDevice(int device) {
-#ifdef TB_HAVE_ACCELERATOR_MEMORY
+#ifdef TB_HAVE_ACCELERATOR_SYNC
   at::accelerator::synchronizeDevice(static_cast<c10::DeviceIndex>(device));
 #else
   at::detail::getCUDAHooks().deviceSynchronize(device);

@@ -3,7 +3,7 @@
 // Locates libtorch for both build paths (cmake-js and node-gyp), in the documented order:
 // LIBTORCH, Torch_DIR / CMAKE_PREFIX_PATH, a Python PyTorch, Debian's system libtorch.
 // Usage: node scripts/find-libtorch.js [--json | --torch-dir | --include-dirs | --lib-dir |
-//                                       --libs | --cflags | --gloo | --describe]
+//                                       --libs | --cflags | --features | --gloo | --describe]
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -118,7 +118,30 @@ function find() {
   throw err;
 }
 
-module.exports = { find };
+// APIs that differ between libtorch versions, probed by compiling a line against this libtorch's
+// headers (native/compat.h picks its branch from the resulting -D flags).
+const PROBES = {
+  TB_AUTOCAST_PER_DEVICE_TYPE: '#include <ATen/autocast_mode.h>\nvoid f() { at::autocast::set_autocast_enabled(at::kCPU, at::autocast::is_autocast_enabled(at::kCPU)); }',
+  TB_HAVE_ACCELERATOR_SYNC: '#include <ATen/DeviceAccelerator.h>\nvoid f() { at::accelerator::synchronizeDevice(0); }',
+  TB_HAVE_ACCELERATOR_MEMORY: '#include <ATen/DeviceAccelerator.h>\n#if __has_include(<ATen/accelerator/Allocator.h>)\n#include <ATen/accelerator/Allocator.h>\n#endif\n' +
+    'long f() { auto s = at::accelerator::getDeviceStats(0); at::accelerator::emptyCache(); return s.allocated_bytes[0].current + s.num_ooms; }',
+};
+
+function features(t) {
+  const cxx = process.env.CXX || 'c++';
+  return Object.entries(PROBES).filter(([, source]) => {
+    try {
+      execFileSync(cxx, ['-fsyntax-only', '-std=c++17', ...t.cflags, ...t.includeDirs.map((d) => `-I${d}`), '-x', 'c++', '-'], {
+        input: source, stdio: ['pipe', 'ignore', 'ignore'], timeout: 120000,
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }).map(([name]) => `-D${name}`);
+}
+
+module.exports = { find, features };
 
 if (require.main === module) {
   let t;
@@ -139,7 +162,8 @@ if (require.main === module) {
     '--libs': () => [`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`,
       ...(t.cuda ? ['-Wl,--no-as-needed', '-ltorch_cuda', '-Wl,--as-needed'] : []),
       '-ltorch', '-ltorch_cpu', '-lc10'].join(' '),
-    '--cflags': () => t.cflags.join(' '),
+    '--cflags': () => [...t.cflags, ...features(t)].join(' '),
+    '--features': () => features(t).join(' '),
     '--gloo': () => (t.gloo ? 'yes' : 'no'),
     '--describe': () => `libtorch ${t.version} at ${t.prefix} (found via ${t.via}; CUDA: ${t.cuda ? `yes (${visibleGpus()})` : 'no'}; Gloo: ${t.gloo ? 'yes' : 'no, install libgloo-dev for torchbridge.dist'})`,
   }[mode];
