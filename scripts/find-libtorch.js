@@ -121,10 +121,13 @@ function find() {
 // APIs that differ between libtorch versions, probed by compiling a line against this libtorch's
 // headers (native/compat.h picks its branch from the resulting -D flags).
 const PROBES = {
-  TB_AUTOCAST_PER_DEVICE_TYPE: '#include <ATen/autocast_mode.h>\nvoid f() { at::autocast::set_autocast_enabled(at::kCPU, at::autocast::is_autocast_enabled(at::kCPU)); }',
-  TB_HAVE_ACCELERATOR_SYNC: '#include <ATen/DeviceAccelerator.h>\nvoid f() { at::accelerator::synchronizeDevice(0); }',
+  // Each exercises exactly the calls native/compat.h makes in that branch.
+  TB_AUTOCAST_PER_DEVICE_TYPE: '#include <ATen/autocast_mode.h>\nvoid f() { at::autocast::set_autocast_enabled(at::kCPU, at::autocast::is_autocast_enabled(at::kCUDA)); ' +
+    'at::autocast::set_autocast_dtype(at::kCPU, at::autocast::get_autocast_dtype(at::kCUDA)); at::autocast::set_autocast_cache_enabled(at::autocast::is_autocast_cache_enabled()); }',
+  TB_HAVE_ACCELERATOR_SYNC: '#include <ATen/DeviceAccelerator.h>\nvoid f() { at::accelerator::synchronizeDevice(static_cast<c10::DeviceIndex>(0)); }',
   TB_HAVE_ACCELERATOR_MEMORY: '#include <ATen/DeviceAccelerator.h>\n#if __has_include(<ATen/accelerator/Allocator.h>)\n#include <ATen/accelerator/Allocator.h>\n#endif\n' +
-    'long f() { auto s = at::accelerator::getDeviceStats(0); at::accelerator::emptyCache(); return s.allocated_bytes[0].current + s.num_ooms; }',
+    'long f() { auto s = at::accelerator::getDeviceStats(static_cast<c10::DeviceIndex>(0)); at::accelerator::emptyCache(); ' +
+    'return s.allocated_bytes[0].current + s.allocated_bytes[0].peak + s.reserved_bytes[0].current + s.reserved_bytes[0].peak + s.num_alloc_retries + s.num_ooms; }',
 };
 
 function features(t) {
