@@ -111,8 +111,10 @@ class Semaphore {
   }
 }
 
-/** A permutation of 0..n-1 from (seed, epoch): Fisher-Yates on the per-epoch generator. */
-/** @internal The shuffled order of one epoch (also used by bench/finetune-replay.js). */
+/**
+ * @internal A permutation of 0..n-1 from (seed, epoch): Fisher-Yates on the per-epoch generator
+ * (rng 'torchbridge'; also used by bench/finetune-replay.js).
+ */
 export function permutation(n: number, seed: number, epoch: number): number[] {
   const rng = new Rng(seed, epoch, 0x5eed);
   const p = Array.from({ length: n }, (_, i) => i);
@@ -183,11 +185,10 @@ export class DataLoader implements AsyncIterable<Batch> {
   private async loadBatch(indices: number[], epoch: number, gate: Semaphore): Promise<{ batch: Batch | null; skipped: SkippedFile[] }> {
     const skipped: (SkippedFile | undefined)[] = [];
     const turns = this.rng === 'torch' ? new DrawTurns(indices.length) : null;
-    const torchRng = new TorchRng();
     const results = await Promise.all(indices.map((i, k) => gate.run(async () => {
       try {
         return turns
-          ? await this.dataset.prepare(i, torchRng, this.#cache, (draw) => turns.take(k, draw))
+          ? await this.dataset.prepare(i, new TorchRng(), this.#cache, (draw) => turns.take(k, draw))
           : await this.dataset.prepare(i, new Rng(this.seed, epoch, i), this.#cache);
       } catch (err) {
         await turns?.release(k); // an unreadable file draws nothing; the next one may
@@ -233,7 +234,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     const where = 'data.DataLoader.iterate';
     const startBatch = int(where, 'startBatch', opts.startBatch ?? 0, 0);
     const epoch = this.#epoch++;
-    const n0 = this.dataset.length;
+    const count = this.dataset.length;
     const torch = this.rng === 'torch';
     if (torch && startBatch > 0 && this.shuffle && opts.epochSeed === undefined) {
       throw new TorchError(`${where}: resuming at batch ${startBatch} with rng 'torch' needs the epoch's shuffle seed (epochSeed)`, 'INVALID_ARGUMENT');
@@ -243,13 +244,13 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (this.sampler) {
       order = this.sampler.indices();
     } else if (!this.shuffle) {
-      order = Array.from({ length: n0 }, (_, i) => i);
+      order = Array.from({ length: count }, (_, i) => i);
     } else if (!torch) {
-      order = permutation(n0, this.seed, epoch);
+      order = permutation(count, this.seed, epoch);
     } else {
       // RandomSampler: a fresh generator seeded from the global one, then randperm.
       this.epochSeed = startBatch > 0 ? opts.epochSeed! : native.torchDraw('int64');
-      order = native.randperm(n0, this.epochSeed);
+      order = native.randperm(count, this.epochSeed);
     }
     const n = order.length;
     const batches: number[][] = [];

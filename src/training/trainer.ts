@@ -270,15 +270,16 @@ export async function train(config: Partial<TrainConfig> & { data: string; out: 
     // float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
     const scaler = c.amp === 'fp16' ? new GradScaler() : null;
     const sampler = world.size > 1 ? new DistributedSampler(trainSet.length, { shuffle: c.shuffle, seed: c.seed }) : undefined;
+    const rng = c.pytorchDataLoader ? 'torch' : 'torchbridge';
     const trainLoader = new DataLoader(trainSet, {
       batchSize: c.batchSize, shuffle: c.shuffle && !sampler, sampler, seed: c.seed, skipBadImages: c.skipBadImages, cache: !c.augment,
-      pinMemory: onCuda, rng: c.pytorchDataLoader ? 'torch' : 'torchbridge',
+      pinMemory: onCuda, rng,
     });
     net = world.size > 1 ? new nn.DistributedDataParallel(model) : model;
     // The seed recipe resizes without cropping, so its images differ in size: it validates one by one.
     const valBatch = c.recipe === 'seed' ? 1 : Math.max(c.batchSize, 32);
     const valLoader = new DataLoader(valSet, {
-      batchSize: valBatch, skipBadImages: c.skipBadImages, cache: true, pinMemory: onCuda, rng: c.pytorchDataLoader ? 'torch' : 'torchbridge',
+      batchSize: valBatch, skipBadImages: c.skipBadImages, cache: true, pinMemory: onCuda, rng,
     });
 
     let startEpoch = 0;
