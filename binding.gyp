@@ -25,7 +25,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-ffp-contract=off", "-fno-math-errno",
+      "cflags_cc": ["<!(node scripts/find-libtorch.js --cxx-standard-flag)", "-fexceptions", "-frtti", "-ffp-contract=off", "-fno-math-errno",
                     "<!@(node scripts/find-libtorch.js --cflags)"],
       "libraries": ["<!@(node scripts/find-libtorch.js --libs)"]
     }

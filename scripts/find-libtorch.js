@@ -3,7 +3,8 @@
 // Locates libtorch for both build paths (cmake-js and node-gyp), in the documented order:
 // LIBTORCH, Torch_DIR / CMAKE_PREFIX_PATH, a Python PyTorch, Debian's system libtorch.
 // Usage: node scripts/find-libtorch.js [--json | --torch-dir | --include-dirs | --lib-dir |
-//                                       --libs | --cflags | --features | --gloo | --describe]
+//                                       --libs | --cflags | --features | --cxx-standard[-flag] |
+//                                       --gloo | --describe]
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -89,8 +90,11 @@ function describe(torchDir, via) {
   // wheels ship none, and headers from elsewhere could disagree with the gloo built into libtorch.
   const gloo = fs.existsSync(path.join(prefix, 'include', 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp')) &&
     fs.existsSync(path.join(prefix, 'include', 'gloo', 'config.h'));
+  // ATen's headers need C++20 from libtorch 2.12 on (C++17 before; 1.13's fail to build as C++20).
+  const [major, minor] = version.split('.').map(Number);
+  const cxxStandard = major > 2 || (major === 2 && minor >= 12) ? 20 : 17;
   return {
-    via, torchDir, prefix, libDir, version, cuda, gloo,
+    via, torchDir, prefix, libDir, version, cuda, gloo, cxxStandard,
     includeDirs: [path.join(prefix, 'include'), path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include')],
     cflags: [...(abi === undefined ? [] : [`-D_GLIBCXX_USE_CXX11_ABI=${abi}`]), ...(gloo ? ['-DUSE_C10D_GLOO'] : [])],
   };
@@ -134,7 +138,7 @@ function features(t) {
   const cxx = process.env.CXX || 'c++';
   return Object.entries(PROBES).filter(([, source]) => {
     try {
-      execFileSync(cxx, ['-fsyntax-only', '-std=c++17', ...t.cflags, ...t.includeDirs.map((d) => `-I${d}`), '-x', 'c++', '-'], {
+      execFileSync(cxx, ['-fsyntax-only', `-std=c++${t.cxxStandard}`, ...t.cflags, ...t.includeDirs.map((d) => `-I${d}`), '-x', 'c++', '-'], {
         input: source, stdio: ['pipe', 'ignore', 'ignore'], timeout: 120000,
       });
       return true;
@@ -167,6 +171,8 @@ if (require.main === module) {
       '-ltorch', '-ltorch_cpu', '-lc10'].join(' '),
     '--cflags': () => [...t.cflags, ...features(t)].join(' '),
     '--features': () => features(t).join(' '),
+    '--cxx-standard': () => String(t.cxxStandard),
+    '--cxx-standard-flag': () => `-std=c++${t.cxxStandard}`,
     '--gloo': () => (t.gloo ? 'yes' : 'no'),
     '--describe': () => `libtorch ${t.version} at ${t.prefix} (found via ${t.via}; CUDA: ${t.cuda ? `yes (${visibleGpus()})` : 'no'}; Gloo: ${t.gloo ? 'yes' : 'no, install libgloo-dev for torchbridge.dist'})`,
   }[mode];
