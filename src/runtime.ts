@@ -58,7 +58,7 @@ function cudaIndex(where: string, device: number | Device): number {
 }
 
 function unsupportedAllocatorApi(where: string): TorchError {
-  return new TorchError(`${where}: needs libtorch 2.9 or newer (this addon was built against ${native.buildInfo().torchVersion})`, 'NOT_IMPLEMENTED');
+  return new TorchError(`${where}: needs a libtorch with the device-generic allocator API (recent 2.x; this addon was built against ${native.buildInfo().torchVersion})`, 'NOT_IMPLEMENTED');
 }
 
 /** Validates a device string and that the device exists; returns libtorch's spelling. */
