@@ -16,7 +16,8 @@
         "native/data/dataloader.cc",
         "native/data/transforms.cc",
         "native/distributed.cc",
-        "native/amp.cc"
+        "native/amp.cc",
+        "native/worker.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

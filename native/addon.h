@@ -7,6 +7,7 @@ namespace tb {
 struct AddonData {
   Napi::FunctionReference tensorClass;
   Napi::FunctionReference torchError;
+  void* computeLane = nullptr;  // worker.cc's ComputeLane, made on first use
 };
 
 inline AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

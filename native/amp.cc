@@ -15,7 +15,7 @@ namespace {
 Napi::Value AmpUnscale(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
   at::Tensor scale = ArgTensor(info, 1), foundInf = ArgTensor(info, 2);
-  return RunAsyncVoid(info.Env(), false, [=]() mutable {
+  return ComputeVoid(info.Env(), false, [=]() mutable {
     ZeroDeferredGrads();
     // As GradScaler: the reciprocal in double, then float.
     at::Tensor invScale = scale.to(at::kDouble).reciprocal().to(at::kFloat);
@@ -40,7 +40,7 @@ Napi::Value AmpUpdateScale(const Napi::CallbackInfo& info) {
   at::Tensor scale = ArgTensor(info, 0), tracker = ArgTensor(info, 1), foundInf = ArgTensor(info, 2);
   double growth = ArgDouble(info, 3), backoff = ArgDouble(info, 4);
   int64_t interval = ArgInt(info, 5);
-  return RunAsyncVoid(info.Env(), false, [=]() mutable {
+  return ComputeVoid(info.Env(), false, [=]() mutable {
     if (scale.is_cuda()) {
       at::_amp_update_scale_(scale, tracker, foundInf, growth, backoff, interval);
       return;

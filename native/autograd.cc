@@ -78,7 +78,7 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   at::Tensor loss = ArgTensor(info, 0);
   c10::optional<at::Tensor> gradient = ArgOptTensor(info, 1);
   bool retainGraph = ArgBool(info, 2);
-  return RunAsyncVoid(info.Env(), true, [loss, gradient, retainGraph]() {
+  return ComputeVoid(info.Env(), true, [loss, gradient, retainGraph]() {
     ZeroDeferredGrads();
     loss.backward(gradient.value_or(at::Tensor()), retainGraph);
   });

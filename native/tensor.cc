@@ -512,7 +512,7 @@ Napi::Value FillMany(const Napi::CallbackInfo& info) {
   auto tensors = ArgTensorList(info, 1);
   auto a = ArgDoubleList(info, 2), b = ArgDoubleList(info, 3);
   if (tensors.size() != kinds.size() || a.size() != kinds.size() || b.size() != kinds.size()) throw ArgError(info, 1, "lists of equal length");
-  return RunAsyncVoid(info.Env(), false, [=]() {
+  return ComputeVoid(info.Env(), false, [=]() {
     for (size_t i = 0; i < kinds.size(); i++) {
       at::Tensor t = tensors[i];
       if (kinds[i] == "uniform") t.uniform_(a[i], b[i]);
@@ -528,7 +528,7 @@ Napi::Value CopyInto(const Napi::CallbackInfo& info) {
   auto dst = ArgTensorList(info, 0);
   auto src = ArgTensorList(info, 1);
   if (dst.size() != src.size()) throw ArgError(info, 1, "as many sources as destinations");
-  return RunAsyncVoid(info.Env(), false, [dst, src]() {
+  return ComputeVoid(info.Env(), false, [dst, src]() {
     for (size_t i = 0; i < dst.size(); i++) {
       at::Tensor d = dst[i];
       d.copy_(src[i]);
@@ -541,7 +541,7 @@ Napi::Value CopyInto(const Napi::CallbackInfo& info) {
 Napi::Value MoveData(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
   at::Device device = ArgDevice(info, 1);
-  return RunAsyncVoid(info.Env(), false, [params, device]() {
+  return ComputeVoid(info.Env(), false, [params, device]() {
     ZeroDeferredGrads();
     for (const at::Tensor& p : params) {
       at::Tensor target = p;
@@ -553,15 +553,14 @@ Napi::Value MoveData(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-Napi::Promise RunAsyncTensor(Napi::Env env, ExecMode mode, std::function<at::Tensor()> work) {
-  return RunAsync<at::Tensor>(env, mode, std::move(work),
-                              [](Napi::Env e, at::Tensor& t) { return TensorHandle::New(e, t); });
+Napi::Promise RunAsyncTensor(Napi::Env env, ExecMode mode, std::function<at::Tensor()> work, Lane lane) {
+  return RunAsync<at::Tensor>(
+      env, mode, std::move(work), [](Napi::Env e, at::Tensor& t) { return TensorHandle::New(e, t); }, lane);
 }
 
-Napi::Promise RunAsyncVoid(Napi::Env env, ExecMode mode, std::function<void()> work) {
+Napi::Promise RunAsyncVoid(Napi::Env env, ExecMode mode, std::function<void()> work, Lane lane) {
   return RunAsync<bool>(
-      env, mode, [w = std::move(work)]() { w(); return true; },
-      [](Napi::Env e, bool&) { return e.Undefined(); });
+      env, mode, [w = std::move(work)]() { w(); return true; }, [](Napi::Env e, bool&) { return e.Undefined(); }, lane);
 }
 
 void RegisterTensor(Napi::Env env, Napi::Object exports) {

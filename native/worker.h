@@ -1,8 +1,14 @@
-// Runs libtorch work on a libuv worker thread and settles a Promise on the JS thread.
+// Runs libtorch work off the JS thread and settles a Promise on the JS thread. Two lanes:
+// - Compute: the model's math (layers, backward, optimizer steps) on one thread per environment.
+//   Its OpenMP team stays warm from op to op; ops spread over libuv's threads each woke another
+//   team, which cost AlexNet's forward 40% here.
+// - Pool: libuv's threads, for work that may run beside the math (decoding, file data,
+//   collectives).
 #pragma once
 #include <napi.h>
 #include <ATen/ATen.h>
 #include <functional>
+#include <memory>
 #include <utility>
 #include "autograd.h"
 #include "errors.h"
@@ -10,36 +16,40 @@
 
 namespace tb {
 
-template <typename Result>
-class TorchWorker : public Napi::AsyncWorker {
- public:
-  using Work = std::function<Result()>;
-  using Convert = std::function<Napi::Value(Napi::Env, Result&)>;
+enum class Lane { Pool, Compute };
 
-  TorchWorker(Napi::Env env, ExecMode mode, Work work, Convert convert)
-      : Napi::AsyncWorker(env, "torchbridge"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        mode_(mode),
-        work_(std::move(work)),
-        convert_(std::move(convert)) {}
+template <typename Result>
+using WorkFn = std::function<Result()>;
+template <typename Result>
+using ConvertFn = std::function<Napi::Value(Napi::Env, Result&)>;
+
+// One piece of work: Execute off the JS thread, Settle on it.
+template <typename Result>
+class Job {
+ public:
+  Job(Napi::Env env, ExecMode mode, WorkFn<Result> work, ConvertFn<Result> convert)
+      : deferred_(Napi::Promise::Deferred::New(env)), mode_(mode), work_(std::move(work)), convert_(std::move(convert)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
- protected:
-  void Execute() override {
+  void Execute() {
     try {
       ApplyThreadSettings();
       // Grad mode and autocast are thread-local in libtorch: set them where the work runs.
       ExecModeGuard guard(mode_);
       result_ = work_();
+      ok_ = true;
     } catch (...) {
       failure_ = CurrentFailure();
-      SetError(failure_.message);
     }
+    work_ = nullptr;  // drop captured tensors here, not on the JS thread
   }
 
-  void OnOK() override {
-    Napi::Env env = Env();
+  void Settle(Napi::Env env) {
+    if (!ok_) {
+      deferred_.Reject(MakeTorchError(env, failure_.code, failure_.message).Value());
+      return;
+    }
     try {
       deferred_.Resolve(convert_(env, result_));
     } catch (const Napi::Error& e) {
@@ -50,31 +60,75 @@ class TorchWorker : public Napi::AsyncWorker {
     }
   }
 
-  void OnError(const Napi::Error&) override {
-    deferred_.Reject(MakeTorchError(Env(), failure_.code, failure_.message).Value());
-  }
-
  private:
   Napi::Promise::Deferred deferred_;
   ExecMode mode_;
-  Work work_;
-  Convert convert_;
+  WorkFn<Result> work_;
+  ConvertFn<Result> convert_;
   Result result_{};
+  bool ok_ = false;
   Failure failure_;
 };
 
+// The Pool lane: a Job on libuv's threads.
 template <typename Result>
-Napi::Promise RunAsync(Napi::Env env, ExecMode mode, typename TorchWorker<Result>::Work work,
-                       typename TorchWorker<Result>::Convert convert) {
-  auto* worker = new TorchWorker<Result>(env, mode, std::move(work), std::move(convert));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
+class PoolWorker : public Napi::AsyncWorker {
+ public:
+  explicit PoolWorker(Napi::Env env, std::unique_ptr<Job<Result>> job) : Napi::AsyncWorker(env, "torchbridge"), job_(std::move(job)) {}
+
+ protected:
+  void Execute() override { job_->Execute(); }
+  void OnOK() override { job_->Settle(Env()); }
+
+ private:
+  std::unique_ptr<Job<Result>> job_;
+};
+
+// The Compute lane's queue entry (type-erased Job).
+class ComputeTask {
+ public:
+  virtual ~ComputeTask() = default;
+  virtual void Execute() = 0;
+  virtual void Settle(Napi::Env env) = 0;
+};
+
+template <typename Result>
+class ComputeTaskOf : public ComputeTask {
+ public:
+  explicit ComputeTaskOf(std::unique_ptr<Job<Result>> job) : job_(std::move(job)) {}
+  void Execute() override { job_->Execute(); }
+  void Settle(Napi::Env env) override { job_->Settle(env); }
+
+ private:
+  std::unique_ptr<Job<Result>> job_;
+};
+
+// Queues a task on this environment's compute thread (worker.cc); call on the JS thread.
+void SubmitCompute(Napi::Env env, std::unique_ptr<ComputeTask> task);
+
+template <typename Result>
+Napi::Promise RunAsync(Napi::Env env, ExecMode mode, WorkFn<Result> work, ConvertFn<Result> convert, Lane lane = Lane::Pool) {
+  auto job = std::make_unique<Job<Result>>(env, mode, std::move(work), std::move(convert));
+  Napi::Promise promise = job->Promise();
+  if (lane == Lane::Compute) {
+    SubmitCompute(env, std::make_unique<ComputeTaskOf<Result>>(std::move(job)));
+  } else {
+    (new PoolWorker<Result>(env, std::move(job)))->Queue();
+  }
   return promise;
 }
 
 // Work that produces one tensor, resolved as a new Tensor handle.
-Napi::Promise RunAsyncTensor(Napi::Env env, ExecMode mode, std::function<at::Tensor()> work);
+Napi::Promise RunAsyncTensor(Napi::Env env, ExecMode mode, std::function<at::Tensor()> work, Lane lane = Lane::Pool);
 // Work that produces nothing of interest, resolved as undefined.
-Napi::Promise RunAsyncVoid(Napi::Env env, ExecMode mode, std::function<void()> work);
+Napi::Promise RunAsyncVoid(Napi::Env env, ExecMode mode, std::function<void()> work, Lane lane = Lane::Pool);
+
+// The same on the Compute lane.
+inline Napi::Promise ComputeTensor(Napi::Env env, ExecMode mode, std::function<at::Tensor()> work) {
+  return RunAsyncTensor(env, mode, std::move(work), Lane::Compute);
+}
+inline Napi::Promise ComputeVoid(Napi::Env env, ExecMode mode, std::function<void()> work) {
+  return RunAsyncVoid(env, mode, std::move(work), Lane::Compute);
+}
 
 }  // namespace tb

@@ -16,7 +16,7 @@ ExecMode ModeArg(const Napi::CallbackInfo& info) { return ArgMode(info, info.Len
 Napi::Value Linear(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0), w = ArgTensor(info, 1);
   c10::optional<at::Tensor> b = ArgOptTensor(info, 2);
-  return RunAsyncTensor(info.Env(), ModeArg(info), [x, w, b]() { return at::linear(x, w, b); });
+  return ComputeTensor(info.Env(), ModeArg(info), [x, w, b]() { return at::linear(x, w, b); });
 }
 
 // conv2d(x, weight, bias | undefined, stride, padding, dilation, groups, mode)
@@ -25,7 +25,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   c10::optional<at::Tensor> b = ArgOptTensor(info, 2);
   auto stride = ArgIntList(info, 3), padding = ArgIntList(info, 4), dilation = ArgIntList(info, 5);
   int64_t groups = ArgInt(info, 6);
-  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() {
+  return ComputeTensor(info.Env(), ModeArg(info), [=]() {
     return at::conv2d(x, w, b, stride, padding, dilation, groups);
   });
 }
@@ -34,7 +34,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
 Napi::Value Relu(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   bool inplace = ArgBool(info, 1);
-  return RunAsyncTensor(info.Env(), ModeArg(info), [x, inplace]() {
+  return ComputeTensor(info.Env(), ModeArg(info), [x, inplace]() {
     return inplace ? at::relu_(const_cast<at::Tensor&>(x)) : at::relu(x);
   });
 }
@@ -45,7 +45,7 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   auto kernel = ArgIntList(info, 1), stride = ArgIntList(info, 2), padding = ArgIntList(info, 3),
        dilation = ArgIntList(info, 4);
   bool ceilMode = ArgBool(info, 5);
-  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() {
+  return ComputeTensor(info.Env(), ModeArg(info), [=]() {
     return at::max_pool2d(x, kernel, stride, padding, dilation, ceilMode);
   });
 }
@@ -54,7 +54,7 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
 Napi::Value AdaptiveAvgPool2d(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   auto size = ArgIntList(info, 1);
-  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() { return at::adaptive_avg_pool2d(x, size); });
+  return ComputeTensor(info.Env(), ModeArg(info), [=]() { return at::adaptive_avg_pool2d(x, size); });
 }
 
 // dropout(x, p, training, mode)
@@ -62,7 +62,7 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   double p = ArgDouble(info, 1);
   bool training = ArgBool(info, 2);
-  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() { return at::dropout(x, p, training); });
+  return ComputeTensor(info.Env(), ModeArg(info), [=]() { return at::dropout(x, p, training); });
 }
 
 // softmax(x, dim, log, mode)
@@ -70,7 +70,7 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   int64_t dim = ArgInt(info, 1);
   bool log = ArgBool(info, 2);
-  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() {
+  return ComputeTensor(info.Env(), ModeArg(info), [=]() {
     return log ? x.log_softmax(dim) : x.softmax(dim);
   });
 }
@@ -85,7 +85,7 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   int64_t mode = reduction == "none" ? at::Reduction::None
                  : reduction == "sum" ? at::Reduction::Sum
                                       : at::Reduction::Mean;
-  return RunAsyncTensor(info.Env(), ModeArg(info), [=]() {
+  return ComputeTensor(info.Env(), ModeArg(info), [=]() {
     return at::cross_entropy_loss(input, target, weight, mode, ignoreIndex, smoothing);
   });
 }

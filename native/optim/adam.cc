@@ -141,7 +141,7 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
         }
         return created;
       },
-      [](Napi::Env env, Result& created) { return TensorArray(env, created); });
+      [](Napi::Env env, Result& created) { return TensorArray(env, created); }, Lane::Compute);
 }
 
 }  // namespace

@@ -100,7 +100,7 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
         }
         return created;
       },
-      [](Napi::Env env, Result& created) { return TensorArray(env, created); });
+      [](Napi::Env env, Result& created) { return TensorArray(env, created); }, Lane::Compute);
 }
 
 }  // namespace
