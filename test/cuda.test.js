@@ -161,17 +161,19 @@ test('CUDA out of memory is OUT_OF_MEMORY naming the batch size; the process goe
   cuda.emptyCache();
   const root = (await training.ensureSyntheticDataset()).root;
   const base = { data: root, weights: 'none', epochs: 1, imageSize: 224, device: 'cuda', evalEvery: 0 };
-  const tooBig = await training.train({ ...base, batchSize: 256, out: tmpDir('cuda-oom-big') }).then(() => null, (e) => e);
+  const outs = [tmpDir('cuda-oom-big'), tmpDir('cuda-oom-small')];
+  const tooBig = await training.train({ ...base, batchSize: 256, out: outs[0] }).then(() => null, (e) => e);
   t.diagnostic(`with ${hog.length} GiB held: ${tooBig && tooBig.message}`);
   assert.ok(tooBig instanceof TorchError && tooBig.code === 'OUT_OF_MEMORY', String(tooBig));
   assert.match(tooBig.message, /batch size 256; try a smaller batch, e\.g\. --batch-size 128/);
   const stats = cuda.memoryStats();
   assert.ok(stats.ooms >= 1 && stats.reservedBytes >= stats.allocatedBytes, JSON.stringify(stats));
-  const ok = await training.train({ ...base, batchSize: 8, out: tmpDir('cuda-oom-small') });
+  const ok = await training.train({ ...base, batchSize: 8, out: outs[1] });
   assert.equal(ok.history.length, 1);
   hog.forEach((h) => h.dispose());
   cuda.emptyCache();
   assert.ok(cuda.memoryStats().reservedBytes < stats.reservedBytes);
+  outs.forEach((d) => fs.rmSync(d, { recursive: true, force: true }));
 });
 
 test('train.js: --device auto picks CUDA; --amp bf16 and fp16 train there', { skip, timeout: 600000 }, async () => {
@@ -187,5 +189,6 @@ test('train.js: --device auto picks CUDA; --amp bf16 and fp16 train there', { sk
     const epochs = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'epoch');
     assert.equal(epochs.length, 2);
     assert.ok(epochs.every((e) => Number.isFinite(e.trainLoss)), r.stdout);
+    fs.rmSync(out, { recursive: true, force: true });
   }
 });
