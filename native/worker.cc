@@ -43,8 +43,9 @@ struct ComputeLane {
 void SettleOnJsThread(Napi::Env env, Napi::Function, ComputeLane* lane, ComputeTask* task) {
   std::unique_ptr<ComputeTask> owned(task);
   if (env == nullptr) return;  // teardown: nobody is waiting any more
-  owned->Settle(env);
+  // Count it done first, so nothing Settle throws can leave the event loop held.
   if (--lane->pending == 0) lane->settle.Unref(env);
+  owned->Settle(env);
 }
 
 ComputeLane* LaneOf(Napi::Env env) {
