@@ -23,16 +23,24 @@ using WorkFn = std::function<Result()>;
 template <typename Result>
 using ConvertFn = std::function<Napi::Value(Napi::Env, Result&)>;
 
-// One piece of work: Execute off the JS thread, Settle on it.
+// A piece of work as the Compute lane queues it (worker.cc).
+class ComputeTask {
+ public:
+  virtual ~ComputeTask() = default;
+  virtual void Execute() = 0;             // off the JS thread
+  virtual void Settle(Napi::Env env) = 0;  // on the JS thread
+};
+
+// One piece of work: Execute off the JS thread, Settle its Promise on it.
 template <typename Result>
-class Job {
+class Job : public ComputeTask {
  public:
   Job(Napi::Env env, ExecMode mode, WorkFn<Result> work, ConvertFn<Result> convert)
       : deferred_(Napi::Promise::Deferred::New(env)), mode_(mode), work_(std::move(work)), convert_(std::move(convert)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
-  void Execute() {
+  void Execute() override {
     try {
       ApplyThreadSettings();
       // Grad mode and autocast are thread-local in libtorch: set them where the work runs.
@@ -45,7 +53,7 @@ class Job {
     work_ = nullptr;  // drop captured tensors here, not on the JS thread
   }
 
-  void Settle(Napi::Env env) {
+  void Settle(Napi::Env env) override {
     if (!ok_) {
       deferred_.Reject(MakeTorchError(env, failure_.code, failure_.message).Value());
       return;
@@ -84,25 +92,6 @@ class PoolWorker : public Napi::AsyncWorker {
   std::unique_ptr<Job<Result>> job_;
 };
 
-// The Compute lane's queue entry (type-erased Job).
-class ComputeTask {
- public:
-  virtual ~ComputeTask() = default;
-  virtual void Execute() = 0;
-  virtual void Settle(Napi::Env env) = 0;
-};
-
-template <typename Result>
-class ComputeTaskOf : public ComputeTask {
- public:
-  explicit ComputeTaskOf(std::unique_ptr<Job<Result>> job) : job_(std::move(job)) {}
-  void Execute() override { job_->Execute(); }
-  void Settle(Napi::Env env) override { job_->Settle(env); }
-
- private:
-  std::unique_ptr<Job<Result>> job_;
-};
-
 // Queues a task on this environment's compute thread (worker.cc); call on the JS thread.
 void SubmitCompute(Napi::Env env, std::unique_ptr<ComputeTask> task);
 
@@ -111,7 +100,7 @@ Napi::Promise RunAsync(Napi::Env env, ExecMode mode, WorkFn<Result> work, Conver
   auto job = std::make_unique<Job<Result>>(env, mode, std::move(work), std::move(convert));
   Napi::Promise promise = job->Promise();
   if (lane == Lane::Compute) {
-    SubmitCompute(env, std::make_unique<ComputeTaskOf<Result>>(std::move(job)));
+    SubmitCompute(env, std::move(job));
   } else {
     (new PoolWorker<Result>(env, std::move(job)))->Queue();
   }

@@ -51,10 +51,9 @@ export const cuda = {
 
 /** A CUDA device given as N, 'cuda' or 'cuda:N', checked to exist; its index. */
 function cudaIndex(where: string, device: number | Device): number {
-  const index = typeof device === 'number' ? int(where, 'device', device, 0) : Number(checkDevice(where, 'device', device).split(':')[1] ?? -1);
-  if (index < 0) throw invalid(where, 'device', "a CUDA device ('cuda:N' or N)", device);
-  checkDevice(where, 'device', `cuda:${index}`);
-  return index;
+  const resolved = checkDevice(where, 'device', typeof device === 'number' ? `cuda:${int(where, 'device', device, 0)}` : device);
+  if (resolved === 'cpu') throw invalid(where, 'device', "a CUDA device ('cuda:N' or N)", device);
+  return Number(resolved.split(':')[1]);
 }
 
 function unsupportedAllocatorApi(where: string): TorchError {

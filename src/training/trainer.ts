@@ -76,7 +76,8 @@ function withAmp<T>(amp: TrainConfig['amp'], device: string, fn: () => Promise<T
 /** Out of memory in a training or validation step: say which batch size failed and what to try. */
 function explainOutOfMemory(err: unknown, device: string, batchSize: number, phase: string): unknown {
   if (!(err instanceof TorchError) || err.code !== 'OUT_OF_MEMORY') return err;
-  if (device.startsWith('cuda')) cuda.emptyCache(); // give the failed attempt's cache back so a retry can fit
+  // Give the failed attempt's cache back so a retry can fit (where this libtorch can).
+  if (device.startsWith('cuda')) try { cuda.emptyCache(); } catch { /* NOT_IMPLEMENTED: keep the OOM error */ }
   const smaller = Math.max(1, Math.floor(batchSize / 2));
   return new TorchError(
     `train: out of memory on ${device} during ${phase} at batch size ${batchSize}` +
