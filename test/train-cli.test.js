@@ -75,6 +75,13 @@ test('--amp bf16 trains under bfloat16 autocast on CPU and records it', { timeou
   const steps = jsonLines(r.stdout).filter((e) => e.event === 'step');
   assert.ok(steps.length > 0 && steps.every((e) => Number.isFinite(e.loss) && e.loss > 0), r.stdout);
   assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8')).config.amp, 'bf16');
+  // The same run in float32 draws the same batches and weights, so only bfloat16 math can make
+  // the first loss differ.
+  const fp32 = run('train.js', ['--data', data, '--weights', 'none', '--epochs', '1', '--device', 'cpu', '--amp', 'off', '--out', `${out}-fp32`, ...COMMON]);
+  assert.equal(fp32.status, 0, fp32.stderr);
+  const fp32First = jsonLines(fp32.stdout).find((e) => e.event === 'step').loss;
+  assert.notEqual(steps[0].loss, fp32First);
+  assert.ok(Math.abs(steps[0].loss - fp32First) < 0.05, `bf16 ${steps[0].loss} vs fp32 ${fp32First}`);
 });
 
 test("--recipe finetune is PyTorch's own script: the same seed gives the same epoch figures to the last digit", { skip: !havePyTorch() && 'Debian python3-torch not installed', timeout: 300000 }, async () => {
