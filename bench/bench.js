@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 'use strict';
-// torchbridge vs Debian's PyTorch (/usr/bin/python3), side by side on this machine, same inputs and
-// thread count. Each figure runs in a fresh process per side (so peak RSS is the figure's own).
-// Prints a markdown table and writes bench/results.json. Not a test; `--quick` is the CI smoke run.
+// torchbridge vs Python PyTorch, side by side on this machine, same inputs and thread count, for
+// each libtorch torchbridge is built on: the main build (pip's PyTorch 2.x in .venv, against that
+// PyTorch with its fastest CPU Adam, fused=True, and with its default Adam) and the 1.13 lane
+// (Debian's libtorch, against Debian's PyTorch 1.13). Each figure runs in a fresh process per
+// side (so peak RSS is the figure's own). Prints markdown tables and writes bench/results.json.
+// Not a test; `--quick` is the CI smoke run.
 // Usage: node bench/bench.js [--data DIR] [--threads N] [--steps N] [--quick] [--out FILE]
 const fs = require('fs');
 const os = require('os');
@@ -31,62 +34,84 @@ const runs = {
   seedEpoch: { ...common, size: quick ? 64 : 224 },
 };
 
-function side(lang, figure, args) {
+const ROOT = path.join(__dirname, '..');
+const LANE_ADDON = path.join(ROOT, '.lanes', 'libtorch-1.13', 'build', 'Release', 'torchbridge.node');
+const query = (py, code) => execFileSync(py, ['-c', code], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+
+// One comparison per libtorch: torchbridge on it, and the Python PyTorch of the same version.
+const pairs = [];
+const venvPython = path.join(ROOT, '.venv', 'bin', 'python');
+const main = buildInfo().torchVersion;
+if (fs.existsSync(venvPython) && query(venvPython, 'import torch; print(torch.__version__)').split('+')[0] === main) {
+  pairs.push({ name: main, env: {}, python: venvPython, fused: !main.startsWith('1.') });
+}
+if (fs.existsSync(LANE_ADDON)) pairs.push({ name: '1.13 (Debian)', env: { TORCHBRIDGE_ADDON: LANE_ADDON }, python: '/usr/bin/python3', fused: false });
+else if (main.startsWith('1.13')) pairs.push({ name: main, env: {}, python: '/usr/bin/python3', fused: false });
+
+function side(lang, figure, args, pair) {
   const cmd = lang === 'torchbridge'
     ? [process.execPath, [path.join(__dirname, 'torchbridge-side.js'), figure, JSON.stringify(args)]]
-    : ['/usr/bin/python3', [path.join(__dirname, 'python', 'bench_side.py'), figure.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), JSON.stringify(args)]];
-  process.stderr.write(`${lang}: ${figure}...\n`);
-  const out = execFileSync(cmd[0], cmd[1], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+    : [pair.python, [path.join(__dirname, 'python', 'bench_side.py'), figure.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), JSON.stringify(args)]];
+  process.stderr.write(`${pair.name} ${lang}${args.fused ? ' (fused Adam)' : ''}: ${figure}...\n`);
+  const out = execFileSync(cmd[0], cmd[1], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20, env: { ...process.env, ...pair.env } });
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-const ours = {};
-const theirs = {};
-for (const [figure, args] of Object.entries(runs)) {
-  theirs[figure] = side('pytorch', figure, args);
-  ours[figure] = side('torchbridge', figure, args);
-}
-const exactStep = side('torchbridge', 'seedStep', { ...runs.seedStep, exact: true });
-
 // ratio: torchbridge time / PyTorch time (lower is better), or torchbridge / PyTorch for the rest.
 const round = (x, d = 3) => Number(x.toPrecision(d));
-const figures = [
-  { figure: 'seed per-sample step (fwd+bwd+Adam), median s', unit: 's', torchbridge: ours.seedStep.seconds, pytorch: theirs.seedStep.seconds, ratioKind: 'time', target: '<= 0.5' },
-  { figure: 'same, --exact (op-by-op Adam), median s', unit: 's', torchbridge: exactStep.seconds, pytorch: theirs.seedStep.seconds, ratioKind: 'time', target: '' },
-  { figure: `batched training, batch ${runs.batchedTraining.batch} at ${runs.batchedTraining.size}px, images/s`, unit: 'images/s', torchbridge: ours.batchedTraining.imagesPerSecond, pytorch: theirs.batchedTraining.imagesPerSecond, ratioKind: 'rate', target: '<= 1.0' },
-  { figure: `evaluation, batch ${runs.evaluation.batch}, images/s`, unit: 'images/s', torchbridge: ours.evaluation.imagesPerSecond, pytorch: theirs.evaluation.imagesPerSecond, ratioKind: 'rate', target: '<= 1.0' },
-  { figure: 'data pipeline: decode + resize(224) + toTensor, images/s', unit: 'images/s', torchbridge: ours.dataPipeline.imagesPerSecond, pytorch: theirs.dataPipeline.imagesPerSecond, ratioKind: 'throughput', target: '>= 3x' },
-  { figure: `seed epoch end to end (${ours.seedEpoch.steps} steps), s`, unit: 's', torchbridge: ours.seedEpoch.seconds, pytorch: theirs.seedEpoch.seconds, ratioKind: 'time', target: '<= 0.5' },
-  { figure: 'peak RSS during batched training, MB', unit: 'MB', torchbridge: ours.batchedTraining.peakRssMB, pytorch: theirs.batchedTraining.peakRssMB, ratioKind: 'size', target: '<= 1.1x' },
-  { figure: 'largest event-loop stall during the seed epoch, ms', unit: 'ms', torchbridge: ours.seedEpoch.maxEventLoopStallMs, pytorch: null, ratioKind: 'none', target: '<= 50 ms' },
-];
-for (const f of figures) {
-  // Time ratios: torchbridge time / PyTorch time, so rates are inverted; throughput is ours / theirs.
-  if (f.ratioKind === 'time' || f.ratioKind === 'size') f.ratio = round(f.torchbridge / f.pytorch);
-  else if (f.ratioKind === 'rate') f.ratio = round(f.pytorch / f.torchbridge);
-  else if (f.ratioKind === 'throughput') f.ratio = round(f.torchbridge / f.pytorch);
-  else f.ratio = null;
-  f.torchbridge = round(f.torchbridge, 4);
-  if (f.pytorch !== null) f.pytorch = round(f.pytorch, 4);
+function compare(pair) {
+  const hasVision = (() => { try { query(pair.python, 'import torchvision'); return true; } catch { return false; } })();
+  const ours = {};
+  const theirs = {};
+  for (const [figure, args] of Object.entries(runs)) {
+    // ImageFolder and PIL transforms need torchvision (pip's CPU torch has none).
+    if (['dataPipeline', 'seedEpoch'].includes(figure) && !hasVision) continue;
+    theirs[figure] = side('pytorch', figure, { ...args, fused: pair.fused }, pair);
+    ours[figure] = side('torchbridge', figure, args, pair);
+  }
+  const exactStep = side('torchbridge', 'seedStep', { ...runs.seedStep, exact: true }, pair);
+  const defaultAdam = pair.fused ? side('pytorch', 'seedStep', runs.seedStep, pair) : theirs.seedStep;
+  const adam = pair.fused ? 'fused Adam' : 'Adam';
+  const figures = [
+    { figure: `seed per-sample step (fwd+bwd+Adam), median s, vs PyTorch's ${adam}`, torchbridge: ours.seedStep.seconds, pytorch: theirs.seedStep.seconds, ratioKind: 'time', target: '<= 0.8' },
+    ...(pair.fused ? [{ figure: "same, vs PyTorch's default (op-by-op) Adam", torchbridge: ours.seedStep.seconds, pytorch: defaultAdam.seconds, ratioKind: 'time', target: '' }] : []),
+    { figure: 'same, torchbridge --exact (op-by-op Adam), median s', torchbridge: exactStep.seconds, pytorch: defaultAdam.seconds, ratioKind: 'time', target: '' },
+    { figure: `batched training, batch ${runs.batchedTraining.batch} at ${runs.batchedTraining.size}px, images/s`, torchbridge: ours.batchedTraining.imagesPerSecond, pytorch: theirs.batchedTraining.imagesPerSecond, ratioKind: 'rate', target: '<= 0.8' },
+    { figure: `evaluation, batch ${runs.evaluation.batch}, images/s`, torchbridge: ours.evaluation.imagesPerSecond, pytorch: theirs.evaluation.imagesPerSecond, ratioKind: 'rate', target: '<= 1.0' },
+    ...(ours.dataPipeline ? [{ figure: 'data pipeline: decode + resize(224) + toTensor, images/s', torchbridge: ours.dataPipeline.imagesPerSecond, pytorch: theirs.dataPipeline.imagesPerSecond, ratioKind: 'throughput', target: '>= 3x' }] : []),
+    ...(ours.seedEpoch ? [{ figure: `seed epoch end to end (${ours.seedEpoch.steps} steps), s`, torchbridge: ours.seedEpoch.seconds, pytorch: theirs.seedEpoch.seconds, ratioKind: 'time', target: '<= 0.5' }] : []),
+    { figure: 'peak RSS during batched training, MB', torchbridge: ours.batchedTraining.peakRssMB, pytorch: theirs.batchedTraining.peakRssMB, ratioKind: 'size', target: '<= 1.1x' },
+    ...(ours.seedEpoch ? [{ figure: 'largest event-loop stall during the seed epoch, ms', torchbridge: ours.seedEpoch.maxEventLoopStallMs, pytorch: null, ratioKind: 'none', target: '<= 50 ms' }] : []),
+  ];
+  for (const f of figures) {
+    // Time ratios: torchbridge time / PyTorch time, so rates are inverted; throughput is ours / theirs.
+    if (f.ratioKind === 'time' || f.ratioKind === 'size') f.ratio = round(f.torchbridge / f.pytorch);
+    else if (f.ratioKind === 'rate') f.ratio = round(f.pytorch / f.torchbridge);
+    else if (f.ratioKind === 'throughput') f.ratio = round(f.torchbridge / f.pytorch);
+    else f.ratio = null;
+    f.torchbridge = round(f.torchbridge, 4);
+    if (f.pytorch !== null) f.pytorch = round(f.pytorch, 4);
+  }
+  return { libtorch: pair.name, pytorch: query(pair.python, 'import torch; print(torch.__version__)'), fusedAdam: pair.fused, figures };
 }
 
-const info = buildInfo();
+if (pairs.length === 0) throw new Error('bench: no Python PyTorch of the linked libtorch\'s version (run npm run setup)');
+const comparisons = pairs.map(compare);
+
 const results = {
   date: new Date().toISOString(),
   machine: `${os.cpus()[0].model}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
   cores: os.cpus().length,
-  libtorch: info.torchVersion,
-  pytorch: execFileSync('/usr/bin/python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).trim(),
   threads: argv.threads,
   quick,
-  figures,
+  comparisons,
 };
 fs.writeFileSync(argv.out, `${JSON.stringify(results, null, 2)}\n`);
 
-console.log(`${results.machine}; libtorch ${results.libtorch} (torchbridge) vs PyTorch ${results.pytorch}; ${results.threads} threads each${quick ? '; --quick (not a measurement)' : ''}\n`);
-console.log('| figure | torchbridge | PyTorch | ratio | target |');
-console.log('|---|---|---|---|---|');
-for (const f of figures) {
-  console.log(`| ${f.figure} | ${f.torchbridge} | ${f.pytorch ?? '-'} | ${f.ratio ?? '-'} | ${f.target} |`);
+for (const c of comparisons) {
+  console.log(`\n${results.machine}; torchbridge on libtorch ${c.libtorch} vs PyTorch ${c.pytorch}${c.fusedAdam ? ' (Adam fused=True)' : ''}; ${results.threads} threads each${quick ? '; --quick (not a measurement)' : ''}\n`);
+  console.log('| figure | torchbridge | PyTorch | ratio | target |');
+  console.log('|---|---|---|---|---|');
+  for (const f of c.figures) console.log(`| ${f.figure} | ${f.torchbridge} | ${f.pytorch ?? '-'} | ${f.ratio ?? '-'} | ${f.target} |`);
 }
 console.log(`\nRatios: time and memory are torchbridge / PyTorch, training and evaluation rates PyTorch / torchbridge (lower is better), the data pipeline torchbridge / PyTorch (higher is better). Written to ${argv.out}`);

@@ -16,7 +16,7 @@
 #include "tensor.h"
 #include "worker.h"
 
-#ifdef USE_C10D_GLOO
+#ifdef TB_WITH_GLOO  // scripts/find-libtorch.js: libtorch has Gloo and its headers were found
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>

@@ -4,8 +4,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <dlfcn.h>
 #include <torch/version.h>
 #include <atomic>
+#include <regex>
 #include "addon.h"
 #include "compat.h"
 #include "errors.h"
@@ -85,9 +87,16 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The libtorch this process really runs: its build settings name its version, and the dynamic
+// loader the file one of its functions came from (a header/library mismatch shows here).
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("torchVersion", TORCH_VERSION);
+  std::smatch loaded;
+  std::string config = at::show_config();
+  o.Set("torchVersion", std::regex_search(config, loaded, std::regex("TORCH_VERSION=([0-9][^,\\s]*)")) ? loaded[1].str() : std::string("unknown"));
+  o.Set("headerVersion", TORCH_VERSION);
+  Dl_info where{};
+  o.Set("libraryPath", dladdr(reinterpret_cast<void*>(&at::show_config), &where) && where.dli_fname ? where.dli_fname : "unknown");
   o.Set("cudaCompiled", at::detail::getCUDAHooks().hasCUDA());
   o.Set("parallelInfo", at::get_parallel_info());
   return o;

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 'use strict';
 // Locates libtorch for both build paths (cmake-js and node-gyp), in the documented order:
-// LIBTORCH, Torch_DIR / CMAKE_PREFIX_PATH, a Python PyTorch, Debian's system libtorch.
+// LIBTORCH, Torch_DIR / CMAKE_PREFIX_PATH, the project's .venv (npm run setup's pip PyTorch), a
+// Python PyTorch, Debian's system libtorch. TORCHBRIDGE_TORCH=system skips the Python ones.
 // Usage: node scripts/find-libtorch.js [--json | --torch-dir | --include-dirs | --lib-dir |
-//                                       --libs | --cflags | --features | --cxx-standard[-flag] |
-//                                       --gloo | --describe]
+//                                       --libs | --lib-files | --cflags | --features |
+//                                       --cxx-standard[-flag] | --gloo | --describe]
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -21,9 +22,13 @@ function configIn(dir) {
   return null;
 }
 
+const ROOT = path.join(__dirname, '..');
+// Where npm run setup installs pip's PyTorch (scripts/setup.sh).
+const PROJECT_VENV_PYTHON = path.join(ROOT, '.venv', 'bin', 'python');
+
 function pythonPrefixes() {
   const found = [];
-  const interpreters = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean);
+  const interpreters = [fs.existsSync(PROJECT_VENV_PYTHON) && PROJECT_VENV_PYTHON, process.env.PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean);
   for (const py of [...new Set(interpreters)]) {
     try {
       const out = execFileSync(py, ['-c', 'import torch.utils; print(torch.utils.cmake_prefix_path)'], {
@@ -54,12 +59,51 @@ function candidates() {
   for (const p of (process.env.CMAKE_PREFIX_PATH || '').split(path.delimiter).filter(Boolean)) {
     list.push({ dir: p, via: 'CMAKE_PREFIX_PATH' });
   }
-  list.push(...pythonPrefixes());
+  if (process.env.TORCHBRIDGE_TORCH !== 'system') list.push(...pythonPrefixes());
   const multiarch = `${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
   for (const dir of [`/usr/lib/${multiarch}/cmake`, '/usr/lib/cmake', '/usr/share/cmake', '/usr/local']) {
     list.push({ dir, via: 'system libtorch' });
   }
   return list;
+}
+
+// The version from the headers: 2.12+ keep the numbers in torch/headeronly/version.h and only
+// include it from the C++ API's version.h, where 1.13 to 2.11 define them.
+function headerVersion(prefix) {
+  for (const rel of [['torch', 'headeronly', 'version.h'], ['torch', 'csrc', 'api', 'include', 'torch', 'version.h']]) {
+    const file = path.join(prefix, 'include', ...rel);
+    if (!fs.existsSync(file)) continue;
+    const text = fs.readFileSync(file, 'utf8');
+    const part = (n) => (text.match(new RegExp(`#define TORCH_VERSION_${n} (\\d+)`)) || [])[1];
+    if (part('MAJOR') !== undefined) return [part('MAJOR'), part('MINOR'), part('PATCH')].join('.');
+  }
+  return 'unknown';
+}
+
+// c10d's Gloo backend: libtorch's ProcessGroupGloo.hpp includes gloo's headers. Debian's
+// libtorch-dev pairs with libgloo-dev; pip wheels ship none. The addon needs them only to parse
+// that header: every gloo object it touches sits behind a shared_ptr, so no gloo layout or code
+// enters the binary (scripts/check-addon.js verifies this on each build). Returns the include
+// folder holding gloo/, or null.
+const SYSTEM_INCLUDE_DIRS = ['/usr/include', '/usr/local/include'];
+function glooHeaders(prefix) {
+  if (!fs.existsSync(path.join(prefix, 'include', 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'))) return null;
+  for (const dir of [path.join(prefix, 'include'), ...SYSTEM_INCLUDE_DIRS]) {
+    if (fs.existsSync(path.join(dir, 'gloo', 'config.h'))) return path.join(dir, 'gloo');
+  }
+  return null;
+}
+
+// The preprocessor definitions libtorch's CMake targets carry for their users (USE_DISTRIBUTED,
+// USE_C10D_GLOO, ...): node-gyp needs them spelled out, and CMake takes them from here too.
+function interfaceDefinitions(torchDir) {
+  const file = path.join(torchDir, '..', 'Caffe2', 'Caffe2Targets.cmake');
+  if (!fs.existsSync(file)) return [];
+  const defs = new Set();
+  for (const m of fs.readFileSync(file, 'utf8').matchAll(/INTERFACE_COMPILE_DEFINITIONS "([^"$]*)"/g)) {
+    for (const d of m[1].split(';').filter(Boolean)) defs.add(`-D${d}`);
+  }
+  return [...defs];
 }
 
 function describe(torchDir, via) {
@@ -76,27 +120,23 @@ function describe(torchDir, via) {
     : []];
   const libDir = libDirs.find((d) => fs.existsSync(path.join(d, 'libtorch_cpu.so')) || fs.existsSync(path.join(d, 'libtorch_cpu.dylib')));
   if (!libDir) return null;
-  const versionFile = path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include', 'torch', 'version.h');
-  let version = 'unknown';
-  if (fs.existsSync(versionFile)) {
-    const text = fs.readFileSync(versionFile, 'utf8');
-    const part = (n) => (text.match(new RegExp(`TORCH_VERSION_${n} (\\d+)`)) || [])[1];
-    version = [part('MAJOR'), part('MINOR'), part('PATCH')].join('.');
-  }
+  const version = headerVersion(prefix);
   const configText = fs.readFileSync(path.join(torchDir, 'TorchConfig.cmake'), 'utf8');
   const abi = (configText.match(/_GLIBCXX_USE_CXX11_ABI=(\d)/) || [])[1];
   const cuda = fs.existsSync(path.join(libDir, 'libtorch_cuda.so'));
-  // c10d's Gloo backend needs gloo's headers from the same prefix (Debian: libgloo-dev); pip
-  // wheels ship none, and headers from elsewhere could disagree with the gloo built into libtorch.
-  const gloo = fs.existsSync(path.join(prefix, 'include', 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp')) &&
-    fs.existsSync(path.join(prefix, 'include', 'gloo', 'config.h'));
+  const definitions = interfaceDefinitions(torchDir);
+  const gloo = definitions.includes('-DUSE_C10D_GLOO') ? glooHeaders(prefix) : null;
   // ATen's headers need C++20 from libtorch 2.12 on (C++17 before; 1.13's fail to build as C++20).
   const [major, minor] = version.split('.').map(Number);
   const cxxStandard = major > 2 || (major === 2 && minor >= 12) ? 20 : 17;
+  // Linked by full path, so no other libtorch on the search path can stand in for these.
+  const libFiles = [...(cuda ? ['torch_cuda'] : []), 'torch', 'torch_cpu', 'c10'].map((n) => path.join(libDir, `lib${n}.so`));
   return {
-    via, torchDir, prefix, libDir, version, cuda, gloo, cxxStandard,
-    includeDirs: [path.join(prefix, 'include'), path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include')],
-    cflags: [...(abi === undefined ? [] : [`-D_GLIBCXX_USE_CXX11_ABI=${abi}`]), ...(gloo ? ['-DUSE_C10D_GLOO'] : [])],
+    via, torchDir, prefix, libDir, libFiles, version, cuda, gloo: gloo !== null, glooHeaders: gloo, cxxStandard,
+    includeDirs: [path.join(prefix, 'include'), path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include'),
+      ...(gloo && !SYSTEM_INCLUDE_DIRS.includes(path.dirname(gloo)) && !gloo.startsWith(prefix) ? [path.dirname(gloo)] : [])],
+    cflags: [...(abi === undefined ? [] : [`-D_GLIBCXX_USE_CXX11_ABI=${abi}`]), ...definitions,
+      ...(gloo ? ['-DTB_WITH_GLOO'] : [])],
   };
 }
 
@@ -166,15 +206,18 @@ if (require.main === module) {
     '--lib-dir': () => t.libDir,
     // torch_cuda is linked with --no-as-needed: nothing references it directly, and without it
     // CUDA silently reports unavailable at run time.
-    '--libs': () => [`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`,
-      ...(t.cuda ? ['-Wl,--no-as-needed', '-ltorch_cuda', '-Wl,--as-needed'] : []),
-      '-ltorch', '-ltorch_cpu', '-lc10'].join(' '),
+    // Full paths, and an RPATH (not RUNPATH: it also wins over LD_LIBRARY_PATH) to this libtorch.
+    '--libs': () => [`-Wl,--disable-new-dtags,-rpath,${t.libDir}`,
+      ...(t.cuda ? ['-Wl,--no-as-needed', t.libFiles[0], '-Wl,--as-needed'] : []),
+      ...t.libFiles.slice(t.cuda ? 1 : 0)].join(' '),
+    '--lib-files': () => t.libFiles.join(';'),
     '--cflags': () => [...t.cflags, ...features(t)].join(' '),
     '--features': () => features(t).join(' '),
     '--cxx-standard': () => String(t.cxxStandard),
     '--cxx-standard-flag': () => `-std=c++${t.cxxStandard}`,
     '--gloo': () => (t.gloo ? 'yes' : 'no'),
-    '--describe': () => `libtorch ${t.version} at ${t.prefix} (found via ${t.via}; CUDA: ${t.cuda ? `yes (${visibleGpus()})` : 'no'}; Gloo: ${t.gloo ? 'yes' : 'no, install libgloo-dev for torchbridge.dist'})`,
+    '--describe': () => `libtorch ${t.version} at ${t.prefix} (found via ${t.via}; CUDA: ${t.cuda ? `yes (${visibleGpus()})` : 'no'}; ` +
+      `Gloo: ${t.gloo ? `yes${t.glooHeaders.startsWith(t.prefix) ? '' : `, declarations from ${path.dirname(t.glooHeaders)}`}` : 'no, install libgloo-dev for torchbridge.dist'})`,
   }[mode];
   if (!out) {
     process.stderr.write(`find-libtorch: unknown option ${mode}\n`);

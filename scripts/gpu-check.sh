@@ -51,7 +51,8 @@ echo "node $(node --version); nproc $(nproc); GPU: $GPU"
 nvidia-smi -L 2>/dev/null
 PY="$(command -v python3)"
 "$PY" -c 'import torch; print("python", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' || PY=/usr/bin/python3
-export TORCHBRIDGE_PYTHON="$PY"
+# The same PyTorch is the libtorch the addon links (find-libtorch.js) and the parity reference.
+export TORCHBRIDGE_PYTHON="$PY" PYTHON="$PY"
 
 step "build the addon (cmake + ninja) against the Python PyTorch"
 # What cmake-js would pass, without needing cmake-js: Node's N-API headers and the output folder
@@ -63,7 +64,7 @@ rm -rf build
 if timeout 420 cmake -S . -B build "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_JS_INC="$inc" \
      -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build/Release" > "$OUT/build.log" 2>&1 &&
    timeout 420 cmake --build build -j "$(nproc)" >> "$OUT/build.log" 2>&1; then
-  grep -E 'torchbridge: libtorch' "$OUT/build.log"
+  grep -E 'torchbridge: libtorch|check-addon' "$OUT/build.log"
   node -e "const t = require('.'); console.log('addon loads:', JSON.stringify(t.buildInfo()), 'cuda.isAvailable():', t.cuda.isAvailable(), 'devices:', t.cuda.deviceCount())" || fail "the built addon does not load"
 else
   tail -n 40 "$OUT/build.log"

@@ -67,7 +67,7 @@ export interface NativeAddon {
   cudaSynchronize(device: number): Promise<void>;
   cudaMemoryStats(device: number): CudaMemoryStats | null;
   memory(): { tensors: number; bytes: number };
-  buildInfo(): { torchVersion: string; cudaCompiled: boolean; parallelInfo: string };
+  buildInfo(): { torchVersion: string; headerVersion: string; libraryPath: string; cudaCompiled: boolean; parallelInfo: string };
   // nn/functional.cc
   linear(x: H, w: H, b: OptH, mode: number): Promise<H>;
   conv2d(x: H, w: H, b: OptH, stride: number[], padding: number[], dilation: number[], groups: number, mode: number): Promise<H>;
@@ -130,12 +130,15 @@ function loadFailure(cause: Error): TorchError {
   );
 }
 
-/** @internal Loads the addon built under `root` (build/Release, or a prebuild) via node-gyp-build. */
-export function loadAddon(root: string): NativeAddon {
+/**
+ * @internal Loads the addon built under `root` (build/Release, or a prebuild) via node-gyp-build,
+ * or the addon file `file` when given (TORCHBRIDGE_ADDON: the test suite's libtorch 1.13 lane).
+ */
+export function loadAddon(root: string, file?: string): NativeAddon {
   let addon: NativeAddon;
   try {
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    addon = nodeGypBuild(root) as NativeAddon;
+    addon = (file ? require(path.resolve(file)) : nodeGypBuild(root)) as NativeAddon;
   } catch (err) {
     throw loadFailure(err as Error);
   }
@@ -143,4 +146,4 @@ export function loadAddon(root: string): NativeAddon {
   return addon;
 }
 
-export const native: NativeAddon = loadAddon(ROOT);
+export const native: NativeAddon = loadAddon(ROOT, process.env.TORCHBRIDGE_ADDON || undefined);

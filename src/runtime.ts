@@ -80,12 +80,13 @@ export function checkDevice(where: string, param: string, device: unknown): stri
 
 let cachedBuildInfo: ReturnType<typeof native.buildInfo> | undefined;
 
-/** Library metadata: libtorch version and threading backend. */
-export function buildInfo(): { torchVersion: string; cudaAvailable: boolean; parallelInfo: string } {
+/** Library metadata: the libtorch loaded at run time (version, file), the version of the headers
+ * the addon was compiled with, and the threading backend. */
+export function buildInfo(): { torchVersion: string; headerVersion: string; libraryPath: string; cudaAvailable: boolean; parallelInfo: string } {
   // at::get_parallel_info() takes milliseconds and never changes: ask once.
   cachedBuildInfo ??= native.buildInfo();
   const b = cachedBuildInfo;
-  return { torchVersion: b.torchVersion, cudaAvailable: b.cudaCompiled, parallelInfo: b.parallelInfo };
+  return { torchVersion: b.torchVersion, headerVersion: b.headerVersion, libraryPath: b.libraryPath, cudaAvailable: b.cudaCompiled, parallelInfo: b.parallelInfo };
 }
 
 // Debian's libtorch starts with one intra-op thread; PyTorch users expect all cores, or

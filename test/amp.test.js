@@ -4,9 +4,9 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { nn, optim, amp, autocast, isAutocastEnabled, manualSeed, randn, tensor, zeros, cuda, TorchError } = require('torchbridge');
-const { havePyTorch, reference } = require('./helpers/reference');
+const { havePyTorch, reference, NO_PYTORCH } = require('./helpers/reference');
 
-test('bfloat16 autocast on CPU: the dtypes, outputs and float32 gradients of torch.autocast', { skip: !havePyTorch() && 'Debian python3-torch not installed' }, async () => {
+test('bfloat16 autocast on CPU: the dtypes, outputs and float32 gradients of torch.autocast', { skip: !havePyTorch() && NO_PYTORCH }, async () => {
   const spec = { seed: 3, targets: [1, 4] };
   const ref = reference('autocast', spec);
   manualSeed(spec.seed);

@@ -7,9 +7,9 @@ const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { training } = require('torchbridge');
-const { havePyTorch, tmpDir } = require('./helpers/reference');
+const { havePyTorch, tmpDir, NO_PYTORCH } = require('./helpers/reference');
 
-test('npm run bench -- --quick runs both sides and writes every figure', { skip: !havePyTorch() && 'Debian python3-torch not installed', timeout: 600000 }, async () => {
+test('npm run bench -- --quick runs both sides for each built libtorch and writes every figure', { skip: !havePyTorch() && NO_PYTORCH, timeout: 600000 }, async () => {
   const dir = tmpDir('bench');
   process.env.TORCHBRIDGE_CACHE = path.join(dir, 'cache');
   const { root } = await training.ensureSyntheticDataset();
@@ -19,12 +19,17 @@ test('npm run bench -- --quick runs both sides and writes every figure', { skip:
   assert.match(r.stdout, /\| figure \| torchbridge \| PyTorch \| ratio \| target \|/);
   const results = JSON.parse(fs.readFileSync(out, 'utf8'));
   assert.equal(results.threads, 2);
-  assert.match(results.libtorch, /^\d+\.\d+/);
-  assert.match(results.pytorch, /^\d+\.\d+/);
-  assert.equal(results.figures.length, 8);
-  for (const f of results.figures) {
-    assert.ok(Number.isFinite(f.torchbridge) && f.torchbridge > 0, `${f.figure}: ${f.torchbridge}`);
-    if (f.pytorch !== null) assert.ok(Number.isFinite(f.pytorch) && f.pytorch > 0 && Number.isFinite(f.ratio), `${f.figure}: ${f.pytorch}`);
+  // The main build's comparison first (same version on both sides), then the 1.13 lane's if built.
+  const main = results.comparisons[0];
+  assert.equal(main.libtorch, require('torchbridge').buildInfo().torchVersion);
+  assert.equal(main.pytorch.split('+')[0], main.libtorch);
+  assert.equal(main.fusedAdam, !main.libtorch.startsWith('1.'));
+  for (const c of results.comparisons) {
+    assert.ok(c.figures.length >= 6, `${c.libtorch}: ${c.figures.length} figures`);
+    for (const f of c.figures) {
+      assert.ok(Number.isFinite(f.torchbridge) && f.torchbridge > 0, `${c.libtorch} ${f.figure}: ${f.torchbridge}`);
+      if (f.pytorch !== null) assert.ok(Number.isFinite(f.pytorch) && f.pytorch > 0 && Number.isFinite(f.ratio), `${f.figure}: ${f.pytorch}`);
+    }
   }
   fs.rmSync(dir, { recursive: true, force: true });
 });

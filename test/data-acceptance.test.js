@@ -6,16 +6,16 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
 const { data } = require('torchbridge');
-const { havePyTorch, reference, tmpDir } = require('./helpers/reference');
+const { tmpDir, NO_VISION, haveVision, visionReference } = require('./helpers/reference');
 
 const ROOT = path.join(__dirname, '..', '..', 'shared', 'data', 'hymenoptera_data');
-const skip = (!fs.existsSync(ROOT) && `${ROOT} is not present`) || (!havePyTorch() && 'Debian python3-torchvision not installed');
+const skip = (!fs.existsSync(ROOT) && `${ROOT} is not present`) || (!haveVision() \&\& NO_VISION);
 
 for (const split of ['train', 'val']) {
   test(`${split}: same samples, classes and image sizes as torchvision; pixels equal to torchvision+PIL`, { skip, timeout: 300000 }, async (t) => {
     const dir = tmpDir('acceptance');
     const pixels = path.join(dir, `${split}.raw`);
-    const ref = reference('image_folder', { root: path.join(ROOT, split), size: 224, pixels });
+    const ref = visionReference('image_folder', { root: path.join(ROOT, split), size: 224, pixels });
     const tf = data.transforms;
     const ds = await data.ImageFolder.create(path.join(ROOT, split), { transform: tf.compose([tf.resize(224), tf.toTensor()]) });
     assert.equal(ds.length, split === 'train' ? 244 : 153);

@@ -7,7 +7,7 @@ const path = require('path');
 const zlib = require('zlib');
 const sharp = require('sharp');
 const { data, TorchError } = require('torchbridge');
-const { havePyTorch, reference, tmpDir } = require('./helpers/reference');
+const { tmpDir, NO_VISION, haveVision, visionReference } = require('./helpers/reference');
 
 const tf = data.transforms;
 let root;
@@ -138,7 +138,7 @@ test('resize, centerCrop, randomResizedCrop, flip and normalize follow torchvisi
   assert.throws(() => tf.normalize([0, 0], [1, 1, 1]), { code: 'INVALID_ARGUMENT' });
 });
 
-test('resampling equals PIL byte for byte: upscaling, downscaling and both at once', { skip: !havePyTorch() && 'Debian python3-torchvision not installed' }, async () => {
+test('resampling equals PIL byte for byte: upscaling, downscaling and both at once', { skip: !haveVision() \&\& NO_VISION }, async () => {
   const dir = path.join(root, '..', 'resample');
   fs.mkdirSync(path.join(dir, 'x'), { recursive: true });
   const file = path.join(dir, 'x', 'noise.png');
@@ -151,7 +151,7 @@ test('resampling equals PIL byte for byte: upscaling, downscaling and both at on
     [['resize', 61]], // both shrink, RandomResizedCrop's and Resize's usual case
     [['resize', [93, 80]]], // one axis only
   ];
-  const theirs = reference('transform_pixels', { file, cases });
+  const theirs = visionReference('transform_pixels', { file, cases });
   for (const [i, steps] of cases.entries()) {
     const ds = await data.ImageFolder.create(dir, { transform: tf.compose([...steps.map(([name, size]) => tf[name](size)), tf.toTensor()]) });
     const { input } = await ds.get(0);
@@ -193,7 +193,7 @@ test('DataLoader: batches, int64 targets, seeded shuffling and random transforms
   assert.equal(loader.length, 4);
 });
 
-test("rng 'torch': the batches of torch's DataLoader + torchvision's random transforms after the same manual_seed", { skip: !havePyTorch() && 'Debian python3-torch not installed' }, async () => {
+test("rng 'torch': the batches of torch's DataLoader + torchvision's random transforms after the same manual_seed", { skip: !haveVision() && NO_VISION }, async () => {
   const { manualSeed, rand } = require('torchbridge');
   const dir = tmpDir('torch-rng');
   fs.rmSync(dir, { recursive: true, force: true });
@@ -203,7 +203,7 @@ test("rng 'torch': the batches of torch's DataLoader + torchvision's random tran
     await gradient(w, h).png().toFile(path.join(dir, `c${k % 2}`, `img${k}.png`));
   }
   const spec = { root: dir, seed: 11, size: 8, batch: 4, epochs: 3, between: 5 };
-  const theirs = reference('torch_loader', spec);
+  const theirs = visionReference('torch_loader', spec);
   manualSeed(spec.seed);
   const ds = await data.ImageFolder.create(dir, { transform: tf.compose([tf.randomResizedCrop(spec.size), tf.randomHorizontalFlip(), tf.toTensor()]) });
   const loader = new data.DataLoader(ds, { batchSize: spec.batch, shuffle: true, rng: 'torch', concurrency: 3 });

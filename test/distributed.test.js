@@ -10,7 +10,7 @@ const path = require('path');
 const { spawn, spawnSync } = require('child_process');
 const { dist, data, io, nn, optim, scope, tensor, training } = require('torchbridge');
 const { makeData, makeModel } = require('./helpers/dist-shared');
-const { havePyTorch, reference, tmpDir } = require('./helpers/reference');
+const { havePyTorch, reference, tmpDir, PYTHON, NO_PYTORCH } = require('./helpers/reference');
 
 const WORKER = path.join(__dirname, 'helpers', 'dist-worker.js');
 
@@ -80,7 +80,7 @@ test('DDP: 2 workers x batch 8 give the weights of 1 worker x batch 16, with SGD
   }
 });
 
-test('DistributedSampler yields PyTorch\'s indices: padding, dropLast, shuffle and setEpoch', { skip: !havePyTorch() && 'Debian python3-torch not installed' }, () => {
+test('DistributedSampler yields PyTorch\'s indices: padding, dropLast, shuffle and setEpoch', { skip: !havePyTorch() && NO_PYTORCH }, () => {
   const cases = [];
   for (const [n, replicas] of [[10, 3], [7, 2], [4, 4], [3, 5]]) {
     for (const shuffle of [false, true]) {
@@ -135,7 +135,7 @@ test('faults: a killed peer, an unreachable store and mismatched world sizes giv
   await assert.rejects(dist.allReduce(tensor([1])), /no process group/);
 });
 
-test('train.js --nproc-per-node 2 and torchrun give the same weights; rank 0 alone prints; a checkpoint resumes with 1 process', { skip: !havePyTorch() && 'Debian python3-torch not installed', timeout: 600000 }, async () => {
+test('train.js --nproc-per-node 2 and torchrun give the same weights; rank 0 alone prints; a checkpoint resumes with 1 process', { skip: !havePyTorch() && NO_PYTORCH, timeout: 600000 }, async () => {
   const dir = tmpDir('dist-cli');
   process.env.TORCHBRIDGE_CACHE = path.join(dir, 'cache'); // the children inherit it
   const { root } = await training.ensureSyntheticDataset();
@@ -150,7 +150,7 @@ test('train.js --nproc-per-node 2 and torchrun give the same weights; rank 0 alo
   assert.equal(events.filter((e) => e.event === 'epoch').length, 1);
   assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'ours', 'run.json'), 'utf8')).worldSize, 2);
 
-  const torchrun = run('/usr/bin/python3', ['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', String(await freePort()),
+  const torchrun = run(PYTHON, ['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', String(await freePort()),
     // Debian's torchrun 1.13 on Python 3.11 cannot parse its own default --redirects/--tee of 0.
     '--redirects', '1', '--tee', '1', '--log_dir', path.join(dir, 'torchrun-logs'),
     '--no_python', process.execPath, TRAIN, '--epochs', '1', ...common, '--out', path.join(dir, 'torchrun')]);

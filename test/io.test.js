@@ -6,9 +6,9 @@ const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
 const { io, nn, tensor, rand, TorchError } = require('torchbridge');
-const { havePyTorch, PYTHON, tmpDir } = require('./helpers/reference');
+const { havePyTorch, PYTHON, tmpDir, NO_PYTORCH } = require('./helpers/reference');
 
-const skip = !havePyTorch() && 'Debian python3-torch not installed';
+const skip = !havePyTorch() && NO_PYTORCH;
 let dir;
 let expect;
 test.before(() => {

@@ -2,10 +2,10 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { nn, models, tensor, zeros, ones, rand, manualSeed, noGrad, TorchError } = require('torchbridge');
-const { havePyTorch, reference } = require('./helpers/reference');
+const { NO_VISION, haveVision, visionReference } = require('./helpers/reference');
 
-test('AlexNet has torchvision names, shapes and order', { skip: !havePyTorch() && 'Debian python3-torchvision not installed' }, () => {
-  const ref = reference('alexnet_names', {});
+test('AlexNet has torchvision names, shapes and order', { skip: !haveVision() \&\& NO_VISION }, () => {
+  const ref = visionReference('alexnet_names', {});
   const net = models.alexnet();
   assert.deepEqual(net.namedParameters().map(([n, p]) => [n, p.shape]), ref.params);
   assert.deepEqual([...net.stateDict().keys()], ref.state);

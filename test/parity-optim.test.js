@@ -3,9 +3,9 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { nn, optim, randn, manualSeed, getNumThreads, tensor, zeros } = require('torchbridge');
-const { havePyTorch, reference, maxAbsDiff } = require('./helpers/reference');
+const { havePyTorch, reference, maxAbsDiff, NO_PYTORCH } = require('./helpers/reference');
 
-const skip = !havePyTorch() && 'Debian python3-torch not installed';
+const skip = !havePyTorch() && NO_PYTORCH;
 
 // Mirrors reference.py's mlp(): same seed, same construction order, same random draws.
 function mlp(spec) {

@@ -4,9 +4,9 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { nn, rand, randn, ones, manualSeed } = require('torchbridge');
-const { havePyTorch, reference } = require('./helpers/reference');
+const { havePyTorch, reference, NO_PYTORCH } = require('./helpers/reference');
 
-test('rand, randn, dropout masks and layer init equal PyTorch for the same seed', { skip: !havePyTorch() && 'Debian python3-torch not installed' }, async () => {
+test('rand, randn, dropout masks and layer init equal PyTorch for the same seed', { skip: !havePyTorch() && NO_PYTORCH }, async () => {
   const spec = { seed: 42, n: 257 };
   const ref = reference('random', spec);
   manualSeed(spec.seed);

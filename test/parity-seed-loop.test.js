@@ -4,10 +4,10 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { getNumThreads } = require('torchbridge');
-const { havePyTorch } = require('./helpers/reference');
+const { havePyTorch, NO_PYTORCH } = require('./helpers/reference');
 const { compareSeedLoop } = require('./helpers/seed-loop');
 
-test('seed loop on AlexNet matches PyTorch step for step', { skip: !havePyTorch() && 'Debian python3-torch not installed' }, async (t) => {
+test('seed loop on AlexNet matches PyTorch step for step', { skip: !havePyTorch() && NO_PYTORCH }, async (t) => {
   const r = await compareSeedLoop({
     seed: 1234, lr: 1e-4, tMax: 2, epochs: 2, threads: getNumThreads(),
     sizes: [[224, 298], [298, 224], [224, 224]], labels: [0, 1, 1],

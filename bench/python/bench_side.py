@@ -1,14 +1,18 @@
 """PyTorch's side of bench/bench.js: one figure per process, the same work as
 bench/torchbridge-side.js. Usage: bench_side.py FIGURE JSON_ARGS. Prints one JSON object."""
 import json
+import os
 import resource
 import statistics
 import sys
 import time
 
 import torch
-import torchvision
-from torchvision import transforms as T
+
+# torchvision's AlexNet, or the same modules by hand where this Python has no torchvision (pip's
+# CPU torch): one definition, the parity tests'.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "test", "python"))
+from reference import alexnet as torchvision_alexnet  # noqa: E402
 
 figure, args = sys.argv[1], json.loads(sys.argv[2])
 torch.set_num_threads(args["threads"])
@@ -16,7 +20,7 @@ torch.manual_seed(0)
 
 
 def alexnet(head):
-    base = torchvision.models.alexnet()
+    base = torchvision_alexnet()
     if head == "replace":
         base.classifier[6] = torch.nn.Linear(4096, 2)
         return base
@@ -42,6 +46,11 @@ def autocast():
     return torch.autocast(device_type, dtype=torch.float16 if amp == "fp16" else torch.bfloat16, enabled=amp != "off")
 
 
+def adam_options():
+    # PyTorch's fastest CPU Adam: fused=True exists on CPU from 2.4 (args["fused"] asks for it).
+    return {"fused": True} if args.get("fused") else {}
+
+
 def train_step(model, opt, crit, x, y):
     with autocast():
         loss = crit(model(x), y)
@@ -60,7 +69,7 @@ def peak_rss_mb():
 
 def seed_step():
     model = alexnet("append").to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-8)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-8, **adam_options())
     crit = torch.nn.CrossEntropyLoss()
     x, y = torch.rand(1, 3, args["height"], args["width"]).to(device), torch.tensor([1], device=device)
     times = []
@@ -75,7 +84,7 @@ def seed_step():
 
 def batched_training():
     model = alexnet("replace").to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, **adam_options())
     crit = torch.nn.CrossEntropyLoss()
     b, s = args["batch"], args["size"]
     x, y = torch.rand(b, 3, s, s).to(device), torch.randint(0, 2, (b,)).to(device)
@@ -105,6 +114,7 @@ def evaluation():
 
 
 def image_folder(transform):
+    import torchvision
     ds = torchvision.datasets.ImageFolder(args["data"], transform=transform)
     if args.get("limit"):
         ds = torch.utils.data.Subset(ds, range(min(args["limit"], len(ds))))
@@ -112,6 +122,7 @@ def image_folder(transform):
 
 
 def data_pipeline():
+    from torchvision import transforms as T
     ds = image_folder(T.Compose([T.Resize(args["size"]), T.ToTensor()]))
     start = time.perf_counter()
     for i in range(len(ds)):
@@ -121,10 +132,11 @@ def data_pipeline():
 
 def seed_epoch():
     # The seed's loop: batch 1 in order, zero_grad once per epoch, cosine schedule stepped per epoch.
+    from torchvision import transforms as T
     ds = image_folder(T.Compose([T.Resize(args["size"]), T.ToTensor()]))
     loader = torch.utils.data.DataLoader(ds, batch_size=1, shuffle=False)
     model = alexnet("append")
-    opt = torch.optim.Adam(model.parameters(), lr=1e-8)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-8, **adam_options())
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=50)
     crit = torch.nn.CrossEntropyLoss()
     start = time.perf_counter()

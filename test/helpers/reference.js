@@ -1,27 +1,79 @@
 'use strict';
-// Runs test/python/reference.py with Debian's PyTorch (the parity reference).
+// Runs test/python/reference.py for the parity tests. Two Pythons:
+// - PYTHON: the PyTorch of the same version as the libtorch the addon loaded (the project's .venv
+//   for pip's 2.x, Debian's /usr/bin/python3 for 1.13); TORCHBRIDGE_PYTHON overrides it.
+// - VISION_PYTHON: Debian's python3-torchvision + PIL, the reference for images and file layout
+//   (pip's torchvision builds need a CUDA torch).
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
-// Debian's PyTorch 1.13.1 here; the GPU check points this at the GPU machine's PyTorch.
-const PYTHON = process.env.TORCHBRIDGE_PYTHON || '/usr/bin/python3';
+const ROOT = path.join(__dirname, '..', '..');
 const SCRIPT = path.join(__dirname, '..', 'python', 'reference.py');
+const VISION_PYTHON = '/usr/bin/python3';
 
-function havePyTorch() {
+function torchVersionOf(python) {
   try {
-    execFileSync(PYTHON, ['-c', 'import torch, torchvision'], { stdio: 'ignore' });
+    return execFileSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function matchingPython() {
+  if (process.env.TORCHBRIDGE_PYTHON) return process.env.TORCHBRIDGE_PYTHON;
+  const loaded = require('../../dist').buildInfo().torchVersion;
+  for (const python of [path.join(ROOT, '.venv', 'bin', 'python'), VISION_PYTHON]) {
+    if (fs.existsSync(python) && (torchVersionOf(python) || '').split('+')[0] === loaded) return python;
+  }
+  return null;
+}
+
+const PYTHON = matchingPython();
+
+/** Whether the same-version Python PyTorch is there (the parity tests' skip condition). */
+function havePyTorch() {
+  return PYTHON !== null;
+}
+
+function haveVision() {
+  try {
+    execFileSync(VISION_PYTHON, ['-c', 'import torch, torchvision, PIL'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
 }
 
-function reference(command, args) {
-  const out = execFileSync(PYTHON, [SCRIPT, command, JSON.stringify(args)], {
+/** Whether PYTHON also has torchvision (scripts that use its datasets and transforms). */
+function pyTorchHasVision() {
+  if (!PYTHON) return false;
+  try {
+    execFileSync(PYTHON, ['-c', 'import torchvision'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const NO_PYTORCH = `no Python PyTorch ${require('../../dist').buildInfo().torchVersion} (the linked libtorch's version) found: run npm run setup`;
+const NO_VISION = "Debian's python3-torchvision is not installed: run npm run setup";
+
+function runReference(python, command, args) {
+  const out = execFileSync(python, [SCRIPT, command, JSON.stringify(args)], {
     encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'],
   });
   return JSON.parse(out);
+}
+
+/** A reference computed by the same-version PyTorch. */
+function reference(command, args) {
+  return runReference(PYTHON, command, args);
+}
+
+/** A reference computed by torchvision + PIL (images, ImageFolder, module names). */
+function visionReference(command, args) {
+  return runReference(VISION_PYTHON, command, args);
 }
 
 function tmpDir(name) {
@@ -40,4 +92,4 @@ function maxAbsDiff(a, b) {
   return m;
 }
 
-module.exports = { havePyTorch, reference, tmpDir, maxAbsDiff, PYTHON };
+module.exports = { havePyTorch, haveVision, pyTorchHasVision, reference, visionReference, tmpDir, maxAbsDiff, torchVersionOf, PYTHON, VISION_PYTHON, NO_PYTORCH, NO_VISION };

@@ -1,4 +1,6 @@
-"""PyTorch reference computations for the parity tests (run with Debian's /usr/bin/python3).
+"""PyTorch reference computations for the parity tests, run by the Python PyTorch of the same
+version as the linked libtorch (test/helpers/reference.js), or by Debian's torchvision + PIL for
+images.
 
 Usage: reference.py COMMAND JSON_ARGS. Prints one JSON object. Inputs and initial weights come
 from torch.manual_seed on both sides, so nothing but the config crosses over; floats go through
@@ -10,6 +12,39 @@ import sys
 
 import torch
 import torch.nn as nn
+
+
+def alexnet():
+    """torchvision's AlexNet, or where torchvision is missing (pip's CPU torch has none) the same
+    modules built by hand: same names, same construction order, so the same default init draws."""
+    try:
+        import torchvision
+        return torchvision.models.alexnet()
+    except ImportError:
+        pass
+
+    class AlexNet(nn.Module):
+        def __init__(self, num_classes=1000, dropout=0.5):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel_size=3, stride=2),
+                nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel_size=3, stride=2),
+                nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel_size=3, stride=2))
+            self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+            self.classifier = nn.Sequential(
+                nn.Dropout(p=dropout), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
+                nn.Dropout(p=dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+                nn.Linear(4096, num_classes))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+    return AlexNet()
 
 
 def mlp(spec):
@@ -95,11 +130,10 @@ def cmd_seed_loop(spec):
     """The seed's loop: Sequential(alexnet, Linear(1000, 2), Softmax(dim=1)), batch 1, zero_grad once
     per epoch, Adam + CosineAnnealingLR stepped per epoch, dropout active. spec["device"] (default
     cpu): initialised on the CPU, then moved, as the Node side does."""
-    import torchvision
     device = spec.get("device", "cpu")
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(spec["seed"])
-    model = nn.Sequential(torchvision.models.alexnet(), nn.Linear(1000, 2), nn.Softmax(dim=1))
+    model = nn.Sequential(alexnet(), nn.Linear(1000, 2), nn.Softmax(dim=1))
     images = [torch.rand(3, h, w) for h, w in spec["sizes"]]
     model.to(device)
     images = [img.to(device) for img in images]
@@ -129,10 +163,9 @@ def cmd_seed_loop(spec):
 
 def cmd_alexnet_checkpoint(spec):
     """A seeded torchvision AlexNet saved in both formats, with an input and its eval output."""
-    import torchvision
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(spec["seed"])
-    model = torchvision.models.alexnet().eval()
+    model = alexnet().eval()
     torch.save(model.state_dict(), spec["zip"])
     torch.save(model.state_dict(), spec["legacy"], _use_new_zipfile_serialization=False)
     x = torch.rand(2, 3, 224, 224)
@@ -144,10 +177,9 @@ def cmd_alexnet_checkpoint(spec):
 
 def cmd_check_saved(spec):
     """Loads a file torchbridge saved and compares it with the original, tensor by tensor, bitwise."""
-    import torchvision
     ours = torch.load(spec["ours"])
     ref = torch.load(spec["reference"])
-    result = torchvision.models.alexnet().load_state_dict(ours, strict=True) if spec.get("alexnet", True) else None
+    result = alexnet().load_state_dict(ours, strict=True) if spec.get("alexnet", True) else None
     return {"type": type(ours).__name__, "keys": list(ours.keys()) == list(ref.keys()),
             "bitwise": all(torch.equal(ours[k], ref[k]) and ours[k].dtype == ref[k].dtype for k in ref),
             "strict": str(result)}

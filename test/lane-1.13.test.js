@@ -1,0 +1,52 @@
+'use strict';
+// The libtorch 1.13 lane: the addon that scripts/build-lane.sh builds with node-gyp against
+// Debian's libtorch-dev loads from /usr alone, and runs the parity and checkpoint tests against
+// Debian's PyTorch 1.13.1, as the main build runs them against pip's PyTorch 2.x.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const path = require('path');
+const { spawnSync, execFileSync } = require('child_process');
+const { check } = require('../scripts/check-addon');
+
+const ROOT = path.join(__dirname, '..');
+const LANE = path.join(ROOT, '.lanes', 'libtorch-1.13');
+const ADDON = path.join(LANE, 'build', 'Release', 'torchbridge.node');
+const missing = !fs.existsSync(ADDON) && 'the 1.13 lane is not built (npm run setup builds it with the default TORCHBRIDGE_TORCH)';
+const env = { ...process.env, TORCHBRIDGE_ADDON: ADDON, TORCHBRIDGE_PYTHON: '/usr/bin/python3' };
+
+// In CI the lane must run: a missing build is a failure there, not a skip.
+test('the lane is built', { skip: !process.env.CI && missing }, () => {
+  assert.ok(!missing, missing);
+});
+
+test("node-gyp's 1.13 addon loads Debian's libtorch only, and reports it", { skip: missing }, () => {
+  const libDir = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'find-libtorch.js'), '--lib-dir'],
+    { encoding: 'utf8', env: { ...process.env, TORCHBRIDGE_TORCH: 'system' } }).trim();
+  const r = check(ADDON, libDir);
+  assert.deepEqual(r.problems, []);
+  const info = JSON.parse(execFileSync(process.execPath, ['-e', "const b = require('./dist').buildInfo(); console.log(JSON.stringify(b))"],
+    { cwd: ROOT, encoding: 'utf8', env }));
+  assert.match(info.torchVersion, /^1\.13\./);
+  assert.equal(info.headerVersion, info.torchVersion);
+  assert.equal(fs.realpathSync(path.dirname(info.libraryPath)), fs.realpathSync(libDir));
+});
+
+const FILES = ['parity-optim', 'parity-random', 'parity-seed-loop', 'amp', 'io', 'checkpoint', 'tensor', 'autograd'];
+test(`parity and checkpoint tests on libtorch 1.13: ${FILES.join(', ')}, and the finetune recipe`, { skip: missing, timeout: 20 * 60 * 1000 }, (t) => {
+  const files = FILES.map((f) => path.join('test', `${f}.test.js`));
+  const runs = [
+    spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { cwd: ROOT, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }),
+    // train-cli's finetune parity needs torchvision beside the same-version torch: Debian's has both.
+    spawnSync(process.execPath, ['--test', '--test-name-pattern', "finetune is PyTorch's own script", 'test/train-cli.test.js'],
+      { cwd: ROOT, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }),
+  ];
+  for (const r of runs) {
+    const counts = ['tests', 'pass', 'fail', 'skipped'].map((k) => `${k} ${(new RegExp(`^# ${k} (\\d+)`, 'm').exec(r.stdout) || [])[1]}`).join(', ');
+    t.diagnostic(counts);
+    assert.equal(r.status, 0, `${r.stdout.split('\n').filter((l) => /^not ok|^\s+(error|expected|actual):/.test(l)).join('\n')}\n${r.stderr.slice(-2000)}`);
+    assert.match(r.stdout, /^# fail 0$/m);
+    assert.match(r.stdout, /^# skipped 0$/m, 'nothing skipped in the lane');
+    assert.doesNotMatch(r.stdout, /^# pass 0$/m);
+  }
+});
