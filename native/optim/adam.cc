@@ -1,10 +1,13 @@
-// The native side of src/optim/adam.ts: torch.optim.Adam's single-tensor step (PyTorch 1.13),
-// op for op, so that the result is bitwise Python's. TS owns the state tensors and step counts.
+// The native side of src/optim/adam.ts: torch.optim.Adam's single-tensor step of the linked
+// libtorch's version, op for op, so that the result is bitwise Python's. TS owns the state
+// tensors and step counts.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/version.h>
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 #include "../autograd.h"
 #include "fused.h"
 #include "../addon.h"
@@ -13,6 +16,10 @@
 
 namespace tb {
 namespace {
+
+// PyTorch 2.x moves the first moment with exp_avg.lerp_(grad, 1 - beta1); 1.13 with
+// exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1), which rounds differently.
+constexpr bool kLerpFirstMoment = TORCH_VERSION_MAJOR >= 2;
 
 struct AdamHyper {
   double lr, beta1, beta2, eps, weightDecay;
@@ -24,7 +31,11 @@ void AdamUpdate(const at::Tensor& paramIn, at::Tensor& expAvg, at::Tensor& expAv
   at::Tensor param = paramIn;
   at::Tensor grad = h.maximize ? paramIn.grad().neg() : paramIn.grad();
   if (h.weightDecay != 0) grad = grad.add(param, h.weightDecay);
-  expAvg.mul_(h.beta1).add_(grad, 1 - h.beta1);
+  if (kLerpFirstMoment) {
+    expAvg.lerp_(grad, 1 - h.beta1);
+  } else {
+    expAvg.mul_(h.beta1).add_(grad, 1 - h.beta1);
+  }
   expAvgSq.mul_(h.beta2).addcmul_(grad, grad, 1 - h.beta2);
   double biasCorrection1 = 1 - std::pow(h.beta1, step);
   double biasCorrection2 = 1 - std::pow(h.beta2, step);
@@ -52,11 +63,16 @@ bool Fusable(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& 
 struct FusedAdam {
   float *p, *m, *v, *vmax;
   const float* g;
-  float beta1, beta2, oneMinusBeta1, oneMinusBeta2, weightDecay, eps, negStepSize, biasCorrection2Sqrt;
+  float beta1, beta2, oneMinusBeta1, oneMinusBeta2, weightDecay, negStepSize;
+  double eps, biasCorrection2Sqrt;
   bool maximize;
 
   // AdamUpdate's ops, element by element. add(alpha) is a MulAdd in ATen's source, and addcmul's
   // `self + value * t1 * t2` became one in its AVX2 build (GCC contracts it); addcdiv divides.
+  // lerp(m, g, w) is ATen's: m + w * (g - m) for |w| < 0.5, else g + (w - 1) * (g - m), each one
+  // fused multiply-add in the AVX2 build. The denominator sqrt(v) / bc2 + eps is ATen's own ops
+  // over a cache-sized block: 2.x's MKL builds take sqrt and scalar division from vector math
+  // routines that round differently from std::sqrt and `/`.
   template <bool kFma>
   __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
     // Locals and restrict: otherwise the float stores might alias the float members, and the loop
@@ -66,25 +82,38 @@ struct FusedAdam {
     float* __restrict vp = v;
     float* __restrict vmaxp = vmax;
     const float* __restrict gp = g;
-    const float b1 = beta1, b2 = beta2, c1 = oneMinusBeta1, c2 = oneMinusBeta2, wd = weightDecay, e = eps;
-    const float step = negStepSize, bc2 = biasCorrection2Sqrt, sign = maximize ? -1.0f : 1.0f;
+    const float b1 = beta1, b2 = beta2, c1 = oneMinusBeta1, c2 = oneMinusBeta2, wd = weightDecay;
+    const float step = negStepSize, sign = maximize ? -1.0f : 1.0f;
     const bool decay = wd != 0;
-    auto loop = [&](auto amsgrad) {
-      for (int64_t i = begin; i < end; i++) {
-        float grad = sign * gp[i];  // maximize negates: exact, like grad.neg()
-        if (decay) grad = MulAdd<kFma>(pp[i], wd, grad);
-        float mi = MulAdd<kFma>(grad, c1, mp[i] * b1);
-        float vi = MulAdd<kFma>(c2 * grad, grad, vp[i] * b2);
-        mp[i] = mi;
-        vp[i] = vi;
-        if constexpr (decltype(amsgrad)::value) vi = vmaxp[i] = std::max(vmaxp[i], vi);
-        pp[i] = pp[i] + step * mi / (std::sqrt(vi) / bc2 + e);
-      }
-    };
-    // Two loops: one that tests vmax inside compiles to masked loads from a null pointer, which
-    // cost a microcode assist each on AMD (a 2x slower step, measured).
-    if (vmaxp) loop(std::true_type{});
-    else loop(std::false_type{});
+    const bool smallWeight = std::fabs(c1) < 0.5f;
+    constexpr int64_t kBlock = 4096;
+    thread_local std::vector<float> denomBlock(kBlock);
+    float* __restrict dp = denomBlock.data();
+    for (int64_t from = begin; from < end; from += kBlock) {
+      const int64_t to = std::min(end, from + kBlock);
+      auto moments = [&](auto amsgrad) {
+        for (int64_t i = from; i < to; i++) {
+          float grad = sign * gp[i];  // maximize negates: exact, like grad.neg()
+          if (decay) grad = MulAdd<kFma>(pp[i], wd, grad);
+          float mi = !kLerpFirstMoment ? MulAdd<kFma>(grad, c1, mp[i] * b1)
+                     : smallWeight     ? MulAdd<kFma>(c1, grad - mp[i], mp[i])
+                                       : MulAdd<kFma>(c1 - 1.0f, grad - mp[i], grad);
+          float vi = MulAdd<kFma>(c2 * grad, grad, vp[i] * b2);
+          mp[i] = mi;
+          vp[i] = vi;
+          if constexpr (decltype(amsgrad)::value) vmaxp[i] = std::max(vmaxp[i], vi);
+        }
+      };
+      // Two loops: one that tests vmax inside compiles to masked loads from a null pointer, which
+      // cost a microcode assist each on AMD (a 2x slower step, measured).
+      if (vmaxp) moments(std::true_type{});
+      else moments(std::false_type{});
+      const auto options = at::TensorOptions().dtype(at::kFloat);
+      at::Tensor denom = at::from_blob(dp, {to - from}, options);
+      at::sqrt_out(denom, at::from_blob((vmaxp ? vmaxp : vp) + from, {to - from}, options));
+      denom.div_(biasCorrection2Sqrt).add_(eps);
+      for (int64_t i = from; i < to; i++) pp[i] = pp[i] + step * mp[i] / dp[i - from];
+    }
   }
 };
 
@@ -93,9 +122,9 @@ void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& ex
   FusedAdam k{param.data_ptr<float>(), expAvg.data_ptr<float>(), expAvgSq.data_ptr<float>(),
               maxExpAvgSq ? maxExpAvgSq->data_ptr<float>() : nullptr, param.grad().data_ptr<float>(),
               static_cast<float>(h.beta1), static_cast<float>(h.beta2), static_cast<float>(1 - h.beta1),
-              static_cast<float>(1 - h.beta2), static_cast<float>(h.weightDecay), static_cast<float>(h.eps),
-              static_cast<float>(-(h.lr / (1 - std::pow(h.beta1, step)))),
-              static_cast<float>(std::sqrt(1 - std::pow(h.beta2, step))), h.maximize};
+              static_cast<float>(1 - h.beta2), static_cast<float>(h.weightDecay),
+              static_cast<float>(-(h.lr / (1 - std::pow(h.beta1, step)))), h.eps,
+              std::sqrt(1 - std::pow(h.beta2, step)), h.maximize};
   ParallelElementwise(param.numel(), k);
 }
 

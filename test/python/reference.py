@@ -65,7 +65,8 @@ def make_optimizer(spec, params):
     o = spec["options"]
     if kind == "adam":
         return torch.optim.Adam(params, lr=o["lr"], betas=tuple(o.get("betas", (0.9, 0.999))), eps=o.get("eps", 1e-8),
-                                weight_decay=o.get("weightDecay", 0), amsgrad=o.get("amsgrad", False))
+                                weight_decay=o.get("weightDecay", 0), amsgrad=o.get("amsgrad", False),
+                                maximize=o.get("maximize", False))
     return torch.optim.SGD(params, lr=o["lr"], momentum=o.get("momentum", 0), dampening=o.get("dampening", 0),
                            weight_decay=o.get("weightDecay", 0), nesterov=o.get("nesterov", False))
 
