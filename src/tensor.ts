@@ -23,9 +23,12 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
-const afterBackward = new Set<() => Promise<void>>();
-/** @internal Runs `hook` at the end of every backward() (DDP averages gradients there); returns its removal. */
-export function onBackward(hook: () => Promise<void>): () => void {
+/** Whether a backward() accumulated into the gradient of any of `tensors`. */
+export type Reached = (tensors: Tensor[]) => boolean;
+const afterBackward = new Set<(reached: Reached) => Promise<void>>();
+/** @internal Runs `hook` at the end of every backward(), told which leaves it reached (DDP averages
+ * its gradients there, as PyTorch's DDP hooks its parameters' gradient accumulators); returns its removal. */
+export function onBackward(hook: (reached: Reached) => Promise<void>): () => void {
   afterBackward.add(hook);
   return () => { afterBackward.delete(hook); };
 }
@@ -375,13 +378,16 @@ export class Tensor implements Disposable {
     const g = gradient?._h(where, 'gradient');
     // Busy: the gradients of the leaves it reaches, and their data, which the graph reads.
     const leaves = native.graphLeaves(h);
+    const leafSlots = new Set(leaves.length ? native.busyKeys(leaves, 'slot') : []);
     try {
       const reads = [this, ...(gradient ? [gradient] : []), new Part('data', leaves)];
       await track(where, reads, [new Part('grad', leaves)], () => native.backward(h, g, retain));
     } finally {
       leaves.forEach((l) => native.release(l));
     }
-    for (const hook of afterBackward) await hook();
+    if (afterBackward.size === 0) return;
+    const reached: Reached = (tensors) => keysOf([gradsOf(where, tensors)], 'slot', where).some((k) => leafSlots.has(k));
+    for (const hook of afterBackward) await hook(reached);
   }
 
   toString(): string {

@@ -21,6 +21,17 @@ function bytes(t) {
   return Buffer.from(t.toArray().buffer);
 }
 
+/** Awaits `p`: true if it completed, false if it was refused with BUSY (any other failure throws). */
+async function completes(p) {
+  try {
+    await p;
+    return true;
+  } catch (err) {
+    assert.equal(err.code, 'BUSY', String(err));
+    return false;
+  }
+}
+
 /** Fills the gradients of `model` from one forward/backward on `x`. */
 async function makeGrads(model, x) {
   const out = await model.forward(x);
@@ -58,19 +69,13 @@ test('io.save beside pending steps writes the weights of one moment, or is refus
     let saving = true;
     save.then(() => { saving = false; }, () => { saving = false; });
     for (; step; step = saving && moments.length < 50 ? opt.step() : null) {
-      try {
-        await step;
-      } catch (err) {
-        assert.equal(err.code, 'BUSY', String(err));
+      if (!(await completes(step))) {
         refused.step++;
         break;
       }
       moments.push(bytes(lin.weight));
     }
-    try {
-      await save;
-    } catch (err) {
-      assert.equal(err.code, 'BUSY', String(err));
+    if (!(await completes(save))) {
       refused.save++;
       continue;
     }
