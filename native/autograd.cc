@@ -1,6 +1,9 @@
 // The native side of src/autograd.ts: backward off the JS thread, gradient access.
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/accumulate_grad.h>
 #include <mutex>
+#include <unordered_set>
 #include <vector>
 #include "autograd.h"
 #include "addon.h"
@@ -84,6 +87,29 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   });
 }
 
+// graphLeaves(root): the leaves whose .grad a backward() from root accumulates into, so that
+// src/tensor.ts can mark exactly those gradients busy (and the leaves' data, which the graph reads).
+Napi::Value GraphLeaves(const Napi::CallbackInfo& info) {
+  at::Tensor root = ArgTensor(info, 0);
+  return Guarded(info.Env(), [&] {
+    std::vector<at::Tensor> leaves;
+    if (root.requires_grad() && !root.grad_fn()) leaves.push_back(root);
+    std::vector<torch::autograd::Node*> stack;
+    std::unordered_set<torch::autograd::Node*> seen;
+    if (root.grad_fn()) stack.push_back(root.grad_fn().get());
+    while (!stack.empty()) {
+      torch::autograd::Node* node = stack.back();
+      stack.pop_back();
+      if (!seen.insert(node).second) continue;
+      if (auto* acc = dynamic_cast<torch::autograd::AccumulateGrad*>(node)) leaves.push_back(acc->variable);
+      for (const auto& edge : node->next_edges()) {
+        if (edge.function) stack.push_back(edge.function.get());
+      }
+    }
+    return TensorArray(info.Env(), leaves);
+  });
+}
+
 Napi::Value Grad(const Napi::CallbackInfo& info) {
   at::Tensor t = ArgTensor(info, 0);
   Guarded(info.Env(), [] { ZeroDeferredGrads(); });
@@ -130,6 +156,7 @@ void ZeroGrad(const Napi::CallbackInfo& info) {
 
 void RegisterAutograd(Napi::Env env, Napi::Object exports) {
   exports.Set("backward", Napi::Function::New(env, Backward));
+  exports.Set("graphLeaves", Napi::Function::New(env, GraphLeaves));
   exports.Set("grad", Napi::Function::New(env, Grad));
   exports.Set("setGrad", Napi::Function::New(env, SetGrad));
   exports.Set("hasGrad", Napi::Function::New(env, HasGrad));

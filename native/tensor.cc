@@ -340,6 +340,27 @@ void Release(const Napi::CallbackInfo& info) {
   h->Release();
 }
 
+// busyKeys(tensors, part): the keys under which src/tensor.ts records pending operations, so that
+// every handle over the same memory sees them. 'data': each tensor's storage; 'slot': the tensor
+// itself, whose .grad backward() and zeroGrad rewrite; 'grad': its gradient's storage. A key is
+// the object's address: unique among live objects, and a pending operation keeps what it uses
+// alive. 0 where there is none (no storage, no gradient).
+Napi::Value BusyKeys(const Napi::CallbackInfo& info) {
+  auto tensors = ArgTensorList(info, 0);
+  std::string part = ArgString(info, 1);
+  if (part != "data" && part != "slot" && part != "grad") throw ArgError(info, 1, "'data', 'slot' or 'grad'");
+  Napi::Array out = Napi::Array::New(info.Env(), tensors.size());
+  for (size_t i = 0; i < tensors.size(); i++) {
+    c10::TensorImpl* impl = tensors[i].unsafeGetTensorImpl();
+    // TensorImpl::grad, unlike Tensor::grad, does not warn about non-leaves.
+    const void* key = part == "slot" ? impl : StorageKey(part == "grad" ? impl->grad() : tensors[i]);
+    // User-space addresses stay far below 2^53 on the 64-bit platforms libtorch supports, so a
+    // double holds them exactly.
+    out.Set(i, Napi::Number::New(info.Env(), static_cast<double>(reinterpret_cast<uintptr_t>(key))));
+  }
+  return out;
+}
+
 // to(handle, device, dtype | null, nonBlocking, mode)
 Napi::Value To(const Napi::CallbackInfo& info) {
   at::Tensor t = ArgTensor(info, 0);
@@ -571,6 +592,7 @@ void RegisterTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("meta", Napi::Function::New(env, Meta));
   exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
   exports.Set("release", Napi::Function::New(env, Release));
+  exports.Set("busyKeys", Napi::Function::New(env, BusyKeys));
   exports.Set("to", Napi::Function::New(env, To));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("binary", Napi::Function::New(env, Binary));

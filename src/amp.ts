@@ -4,7 +4,7 @@ import { AutocastCode, autocastState, withContext } from './autograd';
 import { TorchError } from './errors';
 import { native } from './native';
 import { cuda, Device } from './runtime';
-import { Tensor, tensor } from './tensor';
+import { gradsOf, Tensor, tensor, track } from './tensor';
 import { Optimizer } from './optim/optimizer';
 import { bool, finite, int, invalid, oneOf, options } from './arguments';
 
@@ -134,9 +134,12 @@ export class GradScaler {
     if (state?.stage === 'unscaled') throw new TorchError(`${where}: unscale_() has already been called on this optimizer since the last update()`, 'VALUE_ERROR');
     if (state?.stage === 'stepped') throw new TorchError(`${where}: unscale_() is being called after step()`, 'VALUE_ERROR');
     const foundInf = tensor([0], { dtype: 'float32', device: this.#scale.device as Device })._persist();
-    const params = optimizer.paramGroups.flatMap((g) => g.params.map((p) => p._h(where, 'parameter')));
+    const params = optimizer.paramGroups.flatMap((g) => g.params);
+    const handles = params.map((p) => p._h(where, 'parameter'));
+    const [scale, found] = [this.#scale._h(where), foundInf._h(where)];
     try {
-      await native.ampUnscale(params, this.#scale._h(where), foundInf._h(where));
+      // Divides the gradients in place.
+      await track(where, [this.#scale], [gradsOf(where, params), foundInf], () => native.ampUnscale(handles, scale, found));
     } catch (err) {
       foundInf.dispose();
       throw err;
@@ -185,9 +188,10 @@ export class GradScaler {
         combined.dispose();
         combined = sum;
       }
+      const [scale, tracker] = [this.#scale, this.#growthTracker!];
+      const handles = [scale._h(where), tracker._h(where), combined._h(where)] as const;
       try {
-        await native.ampUpdateScale(this.#scale._h(where), this.#growthTracker!._h(where), combined._h(where),
-          this.growthFactor, this.backoffFactor, this.growthInterval);
+        await track(where, [combined], [scale, tracker], () => native.ampUpdateScale(...handles, this.growthFactor, this.backoffFactor, this.growthInterval));
       } finally {
         combined.dispose();
       }

@@ -2,7 +2,7 @@
 // collectives off the JS thread. Workers start like PyTorch's: under torchrun, Slurm or any
 // launcher that sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT.
 import { native } from './native';
-import { Tensor, track } from './tensor';
+import { gradsOf, Tensor, track } from './tensor';
 import { TorchError } from './errors';
 import { int, invalid, oneOf } from './arguments';
 
@@ -136,5 +136,5 @@ export async function averageGradients(params: Tensor[], bucketBytes: number): P
   const where = 'DistributedDataParallel';
   current(where);
   const handles = params.map((p) => p._h(where, 'parameter'));
-  await run(where, () => track(where, [], params, () => native.averageGradients(handles, bucketBytes)));
+  await run(where, () => track(where, [], [gradsOf(where, params)], () => native.averageGradients(handles, bucketBytes)));
 }

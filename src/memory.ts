@@ -7,6 +7,8 @@ import { invalid } from './arguments';
 export interface Disposable {
   dispose(): void;
   readonly isDisposed: boolean;
+  /** @internal Disposes once no pending operation uses it (a Tensor's memory may still be read). */
+  _disposeWhenIdle?(): void;
 }
 
 type Scope = Set<Disposable>;
@@ -56,6 +58,7 @@ export function scope<T>(fn: () => T): T {
     collectKept(result, kept);
     for (const t of created) {
       if (kept.has(t)) parent?.add(t);
+      else if (t._disposeWhenIdle) t._disposeWhenIdle(); // an operation not awaited in the block may still use it
       else t.dispose();
     }
   };

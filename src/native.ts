@@ -39,6 +39,7 @@ export interface NativeAddon {
   meta(t: H): TensorMeta;
   setRequiresGrad(t: H, flag: boolean): void;
   release(t: H): void;
+  busyKeys(tensors: H[], part: 'data' | 'slot' | 'grad'): number[];
   to(t: H, device: string, dtype: NativeDtype | null, nonBlocking: boolean, mode: number): H;
   unary(op: string, t: H, mode: number): H;
   binary(op: string, a: H, b: H | number, mode: number): H;
@@ -53,6 +54,7 @@ export interface NativeAddon {
   copyInto(dst: H[], src: H[]): Promise<void>;
   moveData(params: H[], device: string): Promise<void>;
   // autograd.cc
+  graphLeaves(root: H): H[];
   backward(loss: H, gradient: OptH, retainGraph: boolean): Promise<void>;
   grad(t: H): OptH;
   hasGrad(params: H[]): boolean[];

@@ -23,43 +23,139 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
-let backwardsRunning = 0;
-const afterBackward = new Set<() => Promise<void>>();
-/** @internal Runs `hook` at the end of every backward() (DDP averages gradients there); returns its removal. */
-export function onBackward(hook: () => Promise<void>): () => void {
+/** Whether a backward() accumulated into the gradient of any of `tensors`. */
+export type Reached = (tensors: Tensor[]) => boolean;
+const afterBackward = new Set<(reached: Reached) => Promise<void>>();
+/** @internal Runs `hook` at the end of every backward(), told which leaves it reached (DDP averages
+ * its gradients there, as PyTorch's DDP hooks its parameters' gradient accumulators); returns its removal. */
+export function onBackward(hook: (reached: Reached) => Promise<void>): () => void {
   afterBackward.add(hook);
   return () => { afterBackward.delete(hook); };
 }
-/** @internal Whether any backward() is still running (optimizers refuse to step meanwhile). */
-export function backwardRunning(): boolean {
-  return backwardsRunning > 0;
+
+// ---- busy state ----------------------------------------------------------------------------
+// Pending operations record what they read and write by memory, not by wrapper: several Tensors
+// share one storage (stateDict() and detach() make new ones, .grad a new one each time), and
+// independent models must not block each other. Keys come from native busyKeys: a storage (a
+// tensor's data, or its gradient's), or a tensor's .grad slot. An entry lives while in use.
+
+interface Use {
+  reads: number;
+  /** The operation updating it, if any. */
+  writer: string | null;
+  /** The operation that last took it, for messages. */
+  by: string;
+  /** Run once nothing uses it any more (a scope's deferred dispose). */
+  whenIdle: (() => void)[];
+}
+const inUse = new Map<number, Use>();
+
+/** @internal Part of some tensors that an operation uses; a Tensor alone stands for its data. */
+export class Part {
+  constructor(readonly kind: 'data' | 'grad', readonly handles: TensorHandle[]) {}
+}
+export type Access = Tensor | Part;
+
+/** @internal The .grad of `tensors` (the slot and the gradient's memory), as read or written. */
+export function gradsOf(where: string, tensors: Tensor[], param = 'parameter'): Part {
+  return new Part('grad', tensors.map((t) => t._h(where, param, false)));
 }
 
-function busy(where: string, what: string): TorchError {
-  return new TorchError(`${where}: ${what}; await the previous operation before starting this one`, 'BUSY');
+function busyError(where: string, what: string, use: Use, updating: boolean): TorchError {
+  const holder = updating ? use.writer! : use.by;
+  const why = holder === 'Tensor.backward' ? 'a backward() is still running on tensors it uses'
+    : `${what} ${updating ? 'is being updated' : 'is in use'} by another operation (${holder})`;
+  return new TorchError(`${where}: ${why}; await the previous operation before starting this one`, 'BUSY');
+}
+
+type Keys = { reads: number[]; writes: number[] };
+
+type KeyKind = 'data' | 'slot' | 'grad';
+
+/** The keys of one kind among `accesses`: data comes from Tensors and data Parts, slot and grad from grad Parts. */
+function keysOf(accesses: Access[], kind: KeyKind, where: string): number[] {
+  const handles = accesses.flatMap((a) => {
+    if (a instanceof Tensor) return kind === 'data' ? [a._h(where, 'tensor', false)] : [];
+    return (a.kind === 'data') === (kind === 'data') ? a.handles : [];
+  });
+  return handles.length ? native.busyKeys(handles, kind).filter((k) => k !== 0) : [];
+}
+
+/** Throws BUSY if an operation writing `writes` or reading `reads` would race a pending one. */
+function check(where: string, what: [string, string], keys: Keys): void {
+  for (const k of keys.writes) {
+    const use = inUse.get(k);
+    if (use) throw busyError(where, what[1], use, use.writer !== null);
+  }
+  for (const k of keys.reads) {
+    const use = inUse.get(k);
+    if (use?.writer) throw busyError(where, what[0], use, true);
+  }
 }
 
 /**
- * @internal Runs native async work that reads `reads` and writes `writes`, refusing overlaps
- * that would race (a write while anything reads or writes the same tensor), and rewrites the
- * error stack to point at the caller's line.
+ * The keys of what an operation reads and writes, refusing with BUSY what would race a pending
+ * operation. Gradients are looked up only once their slots are known to be free: a pending
+ * backward() or zeroGrad may be replacing them.
  */
-export async function track<T>(where: string, reads: Tensor[], writes: Tensor[], start: () => Promise<T>): Promise<T> {
-  for (const w of writes) {
-    if (w._writing || w._reads > 0) throw busy(where, 'a tensor it updates is in use by another operation');
-  }
-  for (const r of reads) if (r._writing) throw busy(where, 'a tensor it reads is being updated by another operation');
+function resolve(where: string, reads: Access[], writes: Access[], what: [string, string]): Keys {
+  const phase = (kinds: KeyKind[]): Keys => {
+    const writeKeys = new Set(kinds.flatMap((k) => keysOf(writes, k, where)));
+    const readKeys = kinds.flatMap((k) => keysOf(reads, k, where)).filter((k) => !writeKeys.has(k));
+    const keys = { reads: [...new Set(readKeys)], writes: [...writeKeys] };
+    check(where, what, keys);
+    return keys;
+  };
+  const first = phase(['data', 'slot']);
+  const grads = phase(['grad']);
+  const written = new Set([...first.writes, ...grads.writes]);
+  return { reads: [...new Set([...first.reads, ...grads.reads])].filter((k) => !written.has(k)), writes: [...written] };
+}
+
+const TENSOR_WHAT: [string, string] = ['a tensor it reads', 'a tensor it updates'];
+
+/** @internal Refuses with BUSY a synchronous call that would race a pending operation. */
+export function assertIdle(where: string, reads: Access[], writes: Access[], what = TENSOR_WHAT): void {
+  if (inUse.size > 0) resolve(where, reads, writes, what);
+}
+
+function claim(where: string, keys: Keys): () => void {
+  const take = (k: number): Use => {
+    let use = inUse.get(k);
+    if (!use) inUse.set(k, (use = { reads: 0, writer: null, by: where, whenIdle: [] }));
+    use.by = where;
+    return use;
+  };
+  keys.writes.forEach((k) => { take(k).writer = where; });
+  keys.reads.forEach((k) => { take(k).reads++; });
+  return () => {
+    const settle = (k: number, change: (use: Use) => void): void => {
+      const use = inUse.get(k)!;
+      change(use);
+      if (use.reads > 0 || use.writer) return;
+      inUse.delete(k);
+      for (const fn of use.whenIdle) fn();
+    };
+    keys.writes.forEach((k) => settle(k, (use) => { use.writer = null; }));
+    keys.reads.forEach((k) => settle(k, (use) => { use.reads--; }));
+  };
+}
+
+/**
+ * @internal Runs native async work that reads `reads` and writes `writes`, refusing with BUSY an
+ * overlap that would race (a write while anything reads or writes the same memory, a read while
+ * it is written), and rewrites the error stack to point at the caller's line.
+ */
+export async function track<T>(where: string, reads: Access[], writes: Access[], start: () => Promise<T>): Promise<T> {
+  const done = claim(where, resolve(where, reads, writes, TENSOR_WHAT));
   const site = new Error();
-  reads.forEach((t) => t._reads++);
-  writes.forEach((t) => { t._writing = true; });
   try {
     return await start();
   } catch (err) {
     if (err instanceof Error && site.stack) err.stack = `${err.name}: ${err.message}\n${site.stack.split('\n').slice(2).join('\n')}`;
     throw err;
   } finally {
-    reads.forEach((t) => t._reads--);
-    writes.forEach((t) => { t._writing = false; });
+    done();
   }
 }
 
@@ -67,10 +163,6 @@ type Other = Tensor | number;
 
 export class Tensor implements Disposable {
   #handle: TensorHandle | undefined;
-  /** @internal In-flight operations reading this tensor. */
-  _reads = 0;
-  /** @internal Whether an in-flight operation is updating this tensor in place. */
-  _writing = false;
 
   private constructor(handle: TensorHandle) {
     this.#handle = handle;
@@ -90,10 +182,11 @@ export class Tensor implements Disposable {
     return this;
   }
 
-  /** @internal The native handle, for reading. */
+  /** @internal The native handle, for reading its data (refused while an operation updates it),
+   * or with `checkBusy` false for its metadata or for an operation that holds it already. */
   _h(where: string, param = 'tensor', checkBusy = true): TensorHandle {
     if (!this.#handle) throw new TorchError(`${where}: ${param} has been disposed`, 'DISPOSED');
-    if (checkBusy && this._writing) throw busy(where, `${param} is being updated by another operation`);
+    if (checkBusy) assertIdle(where, [this], [], [param, param]);
     return this.#handle;
   }
 
@@ -101,11 +194,21 @@ export class Tensor implements Disposable {
     return this.#handle === undefined;
   }
 
-  /** Frees the native memory now (idempotent). Using the tensor afterwards throws. */
+  /** Frees the native memory now (idempotent); refused with BUSY while a pending operation uses
+   * its memory. Using the tensor afterwards throws. */
   dispose(): void {
     if (!this.#handle) return;
+    assertIdle('Tensor.dispose', [], [this], ['the tensor', 'the tensor']);
     native.release(this.#handle);
     this.#handle = undefined;
+  }
+
+  /** @internal Disposes now, or once no pending operation uses its memory (a scope's cleanup). */
+  _disposeWhenIdle(): void {
+    if (!this.#handle) return;
+    const use = inUse.size > 0 ? inUse.get(native.busyKeys([this.#handle], 'data')[0]) : undefined;
+    if (use) use.whenIdle.push(() => this._disposeWhenIdle());
+    else this.dispose();
   }
 
   private meta(where: string) {
@@ -126,22 +229,32 @@ export class Tensor implements Disposable {
     return this.shape.reduce((a, b) => a * b, 1);
   }
 
+  /** Sets whether autograd records operations on this tensor; refused with BUSY while a pending
+   * operation uses it (an op in flight reads the flag). */
   requiresGrad_(flag = true): this {
-    native.setRequiresGrad(this._h('Tensor.requiresGrad_'), bool('Tensor.requiresGrad_', 'flag', flag));
+    const where = 'Tensor.requiresGrad_';
+    assertIdle(where, [], [this]);
+    native.setRequiresGrad(this._h(where), bool(where, 'flag', flag));
     return this;
   }
 
   /** The accumulated gradient (a new handle sharing its memory), or null. */
   get grad(): Tensor | null {
-    const h = native.grad(this._h('Tensor.grad'));
-    return h ? Tensor._wrap(h) : null;
+    const where = 'Tensor.grad';
+    const h = this._h(where);
+    assertIdle(where, [gradsOf(where, [this], 'tensor')], []);
+    const g = native.grad(h);
+    return g ? Tensor._wrap(g) : null;
   }
 
   /** Sets the gradient to a copy of `g` (or none), like assigning `.grad` in PyTorch. */
   set grad(g: Tensor | null) {
     const where = 'Tensor.grad';
     if (g !== null && !(g instanceof Tensor)) throw invalid(where, 'grad', 'Tensor or null', g);
-    native.setGrad(this._h(where), g?._h(where, 'grad'));
+    const h = this._h(where);
+    const gh = g?._h(where, 'grad');
+    assertIdle(where, g ? [g] : [], [gradsOf(where, [this], 'tensor')]);
+    native.setGrad(h, gh);
   }
 
   /** The single value of a one-element tensor, as a JS number. */
@@ -257,21 +370,24 @@ export class Tensor implements Disposable {
    * Computes gradients of this tensor (a scalar unless `gradient` is given) into the leaves'
    * `.grad`, accumulating, off the JS thread.
    */
-  backward(gradient?: Tensor, opts: { retainGraph?: boolean } = {}): Promise<void> {
+  async backward(gradient?: Tensor, opts: { retainGraph?: boolean } = {}): Promise<void> {
     const where = 'Tensor.backward';
-    return track(where, [this], [], async () => {
-      if (gradient !== undefined && !(gradient instanceof Tensor)) throw invalid(where, 'gradient', 'Tensor or undefined', gradient);
-      const retain = opts.retainGraph === undefined ? false : bool(where, 'retainGraph', opts.retainGraph);
-      const h = this._h(where);
-      const g = gradient?._h(where, 'gradient');
-      backwardsRunning++;
-      try {
-        await native.backward(h, g, retain);
-        for (const hook of afterBackward) await hook();
-      } finally {
-        backwardsRunning--;
-      }
-    });
+    if (gradient !== undefined && !(gradient instanceof Tensor)) throw invalid(where, 'gradient', 'Tensor or undefined', gradient);
+    const retain = opts.retainGraph === undefined ? false : bool(where, 'retainGraph', opts.retainGraph);
+    const h = this._h(where);
+    const g = gradient?._h(where, 'gradient');
+    // Busy: the gradients of the leaves it reaches, and their data, which the graph reads.
+    const leaves = native.graphLeaves(h);
+    const leafSlots = new Set(leaves.length ? native.busyKeys(leaves, 'slot') : []);
+    try {
+      const reads = [this, ...(gradient ? [gradient] : []), new Part('data', leaves)];
+      await track(where, reads, [new Part('grad', leaves)], () => native.backward(h, g, retain));
+    } finally {
+      leaves.forEach((l) => native.release(l));
+    }
+    if (afterBackward.size === 0) return;
+    const reached: Reached = (tensors) => keysOf([gradsOf(where, tensors)], 'slot', where).some((k) => leafSlots.has(k));
+    for (const hook of afterBackward) await hook(reached);
   }
 
   toString(): string {

@@ -2,7 +2,7 @@
 import { native } from '../native';
 import { Disposable } from '../memory';
 import { checkDevice, Device } from '../runtime';
-import { Tensor, track } from '../tensor';
+import { assertIdle, gradsOf, Tensor, track } from '../tensor';
 import { TorchError } from '../errors';
 import { bool, invalid, options } from '../arguments';
 
@@ -212,7 +212,7 @@ export abstract class Module implements Disposable {
     const dev = checkDevice(where, 'device', device);
     const tensors = [...this.parameters(), ...this.buffers()];
     const handles = tensors.map((t) => t._h(where, 'parameter'));
-    await track(where, [], tensors, () => native.moveData(handles, dev));
+    await track(where, [], [...tensors, gradsOf(where, tensors)], () => native.moveData(handles, dev));
     return this;
   }
 
@@ -221,16 +221,20 @@ export abstract class Module implements Disposable {
     const where = `${this.constructor.name}.zeroGrad`;
     const setToNone = bool(where, 'setToNone', options(where, opts).setToNone ?? false);
     const params = this.parameters();
-    native.zeroGrad(params.map((p) => p._h(where, 'parameter', false)), setToNone); // gradients only
+    assertIdle(where, [], [gradsOf(where, params)]); // gradients only
+    native.zeroGrad(params.map((p) => p._h(where, 'parameter', false)), setToNone);
   }
 
   get isDisposed(): boolean {
     return this.#disposed;
   }
 
-  /** Frees every parameter and buffer now. Using the module afterwards throws. */
+  /** Frees every parameter and buffer now (none if a pending operation uses one: BUSY). Using the
+   * module afterwards throws. */
   dispose(): void {
-    for (const t of [...this.namedMembers('parameters', ''), ...this.namedMembers('buffers', '')]) t[1].dispose();
+    const tensors = [...this.namedMembers('parameters', ''), ...this.namedMembers('buffers', '')].map(([, t]) => t);
+    assertIdle(`${this.constructor.name}.dispose`, [], tensors.filter((t) => !t.isDisposed));
+    for (const t of tensors) t.dispose();
     for (const m of this.modules()) m.#disposed = true;
   }
 

@@ -1,4 +1,4 @@
-import { Tensor, onBackward } from '../tensor';
+import { Reached, Tensor, onBackward } from '../tensor';
 import { TorchError } from '../errors';
 import { finite, invalid } from '../arguments';
 import { averageGradients, broadcast, getWorldSize } from '../distributed';
@@ -32,7 +32,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     this.module = this.registerModule('module', module);
     this.#ready = broadcast([...module.parameters(), ...module.buffers()], 0);
     this.#ready.catch(() => {}); // reported by the next forward()
-    this.#removeHook = onBackward(() => this.#average());
+    this.#removeHook = onBackward((reached) => this.#average(reached));
   }
 
   async forward(...inputs: Tensor[]): Promise<Tensor> {
@@ -53,10 +53,11 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     }
   }
 
-  async #average(): Promise<void> {
+  async #average(reached: Reached): Promise<void> {
     if (!this.#pending || this.isDisposed) return;
-    this.#pending = false;
     const params = this.module.parameters().filter((p) => p.requiresGrad);
+    if (params.length > 0 && !reached(params)) return; // another model's backward(): these gradients are untouched
+    this.#pending = false;
     if (params.length === 0) throw new TorchError('nn.DistributedDataParallel: the module has no parameter that requires grad', 'INVALID_ARGUMENT');
     await averageGradients(params, Math.max(1, Math.round(this.bucketCapMB * 2 ** 20)));
   }

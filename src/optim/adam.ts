@@ -1,5 +1,5 @@
 import { native, TensorHandle } from '../native';
-import { Tensor, track } from '../tensor';
+import { Tensor } from '../tensor';
 import { bool, finite, invalid } from '../arguments';
 import { adoptStateTensor, Optimizer, ParamGroup, ParamGroupInput, readStep, stepTensor } from './optimizer';
 
@@ -73,21 +73,19 @@ export class Adam extends Optimizer<AdamOptions, AdamState> {
   }
 
   protected async stepGroup(g: ParamGroup<AdamOptions>, params: Tensor[]): Promise<void> {
-    const w = `${this.where}.step`;
     const states = params.map((p) => this.state.get(p));
-    const existing = states.flatMap((s) => (s ? [s.expAvg, s.expAvgSq, ...(s.maxExpAvgSq ? [s.maxExpAvgSq] : [])] : []));
     const steps = states.map((s) => (s ? s.step : 0) + 1);
-    const handle = (t: Tensor | undefined, name: string) => t?._h(w, name);
+    const handle = (t: Tensor | undefined, name: string) => (t ? this.held(t, name) : undefined);
     const handles = [
-      params.map((p) => p._h(w, 'parameter')),
+      params.map((p) => this.held(p, 'parameter')),
       states.map((s) => handle(s?.expAvg, 'exp_avg')),
       states.map((s) => handle(s?.expAvgSq, 'exp_avg_sq')),
       states.map((s) => (g.amsgrad ? handle(s?.maxExpAvgSq, 'max_exp_avg_sq') : undefined)),
     ] as const;
-    const created = await track(w, [], [...params, ...existing], () => native.adamStep(
+    const created = await native.adamStep(
       handles[0] as TensorHandle[], handles[1], handles[2], handles[3],
       steps, g.lr, g.betas[0], g.betas[1], g.eps, g.weightDecay, g.amsgrad, g.maximize, g.fused,
-    ));
+    );
     const owned = (h: TensorHandle | undefined) => (h ? Tensor._wrap(h, true) : undefined);
     params.forEach((p, i) => {
       const [expAvg, expAvgSq, maxSq] = [0, 1, 2].map((k) => owned(created[3 * i + k]));

@@ -1,7 +1,7 @@
 // Shared machinery of torch.optim optimizers: param groups, per-parameter state, state_dict.
 import { TorchError } from '../errors';
-import { native } from '../native';
-import { backwardRunning, tensor, Tensor } from '../tensor';
+import { native, TensorHandle } from '../native';
+import { assertIdle, gradsOf, tensor, Tensor, track } from '../tensor';
 import { bool, invalid, options } from '../arguments';
 
 /** A parameter group as given to the constructor: params plus any per-group option overrides. */
@@ -47,38 +47,67 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
   /** PyTorch's names for a group's options, for state_dict(). */
   protected abstract groupToPython(g: ParamGroup<O>): Record<string, unknown>;
   protected abstract groupFromPython(g: Record<string, unknown>): Partial<O>;
-  /** Updates the parameters of one group; called by step() with the state ready. */
+  /**
+   * Updates the parameters of one group; called by step() with the state ready, while the step
+   * holds the parameters, their gradients and their state (read their handles with `held`).
+   */
   protected abstract stepGroup(group: ParamGroup<O>, params: Tensor[]): Promise<void>;
+
+  /** A handle of a tensor the running step holds already. */
+  protected held(t: Tensor, name: string): TensorHandle {
+    return t._h(`${this.where}.step`, name, false);
+  }
+
+  private allParams(): Tensor[] {
+    return this.paramGroups.flatMap((g) => g.params);
+  }
+
+  /** The live state tensors of `params` (a disposed one is reported by name where it is used). */
+  private stateTensors(params: Tensor[]): Tensor[] {
+    return params.flatMap((p) => Object.values(this.state.get(p) ?? {}).filter((v): v is Tensor => v instanceof Tensor && !v.isDisposed));
+  }
+
+  /** Refuses with BUSY a call that replaces or frees the state while a step, or anything else, uses it. */
+  private checkStateIdle(where: string): void {
+    if (this.#stepping) throw new TorchError(`${where}: a step() is still running; await the previous operation before starting this one`, 'BUSY');
+    assertIdle(where, [], this.stateTensors(this.allParams()));
+  }
 
   /** Resets the gradients of all parameters: zeroed (PyTorch 1.13's default) or set to null. */
   zeroGrad(opts: { setToNone?: boolean } = {}): void {
     const where = `${this.where}.zeroGrad`;
     const setToNone = bool(where, 'setToNone', options(where, opts).setToNone ?? false);
-    if (backwardRunning()) throw new TorchError(`${where}: a backward() is still running; await it first`, 'BUSY');
     // Gradients only: a parameter whose data is being updated (say, broadcast) can be reset.
-    const handles = this.paramGroups.flatMap((g) => g.params.map((p) => p._h(where, 'parameter', false)));
-    native.zeroGrad(handles, setToNone);
+    const params = this.allParams();
+    assertIdle(where, [], [gradsOf(where, params)]);
+    native.zeroGrad(params.map((p) => p._h(where, 'parameter', false)), setToNone);
   }
 
   /** Performs one optimisation step off the JS thread. Parameters without a gradient are skipped. */
   async step(): Promise<void> {
     const where = `${this.where}.step`;
     if (this.#stepping) throw new TorchError(`${where}: the previous step() is still running; await it first`, 'BUSY');
-    if (backwardRunning()) throw new TorchError(`${where}: a backward() is still running; await it first`, 'BUSY');
+    const all = this.allParams();
+    assertIdle(where, [gradsOf(where, all)], []); // before hasGrad reads the gradient slots
+    const plan = this.paramGroups.map((group) => {
+      const has = native.hasGrad(group.params.map((p) => p._h(where, 'parameter')));
+      return { group, params: group.params.filter((_, i) => has[i]) };
+    });
+    const stepped = plan.flatMap((g) => g.params);
     this.#stepping = true;
     try {
-      for (const group of this.paramGroups) {
-        const has = native.hasGrad(group.params.map((p) => p._h(where, 'parameter')));
-        const withGrad = group.params.filter((_, i) => has[i]);
-        if (withGrad.length) await this.stepGroup(group, withGrad);
-      }
+      await track(where, [gradsOf(where, stepped)], [...stepped, ...this.stateTensors(stepped)], async () => {
+        for (const { group, params } of plan) if (params.length) await this.stepGroup(group, params);
+      });
     } finally {
       this.#stepping = false;
     }
   }
 
-  /** Frees the per-parameter state (moments, buffers) now; the optimizer starts afresh if stepped again. */
+  /** Frees the per-parameter state (moments, buffers) now; the optimizer starts afresh if stepped
+   * again. Refused with BUSY while a step or another operation uses the state. */
   dispose(): void {
+    this.checkStateIdle(`${this.where}.dispose`);
     for (const s of this.state.values()) disposeState(s);
     this.state.clear();
   }
@@ -112,6 +141,7 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
     if (!sd || typeof sd !== 'object' || !Array.isArray(sd.param_groups) || typeof sd.state !== 'object') {
       throw invalid(where, 'stateDict', '{state, param_groups}', sd);
     }
+    this.checkStateIdle(where);
     if (sd.param_groups.length !== this.paramGroups.length) {
       throw new TorchError(`${where}: loaded state dict has ${sd.param_groups.length} parameter groups, this optimizer has ${this.paramGroups.length}`, 'VALUE_ERROR');
     }

@@ -1,5 +1,5 @@
 import { native } from '../native';
-import { Tensor, track } from '../tensor';
+import { Tensor } from '../tensor';
 import { TorchError } from '../errors';
 import { bool, finite } from '../arguments';
 import { adoptStateTensor, Optimizer, ParamGroup, ParamGroupInput } from './optimizer';
@@ -61,14 +61,12 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
   }
 
   protected async stepGroup(g: ParamGroup<SGDOptions>, params: Tensor[]): Promise<void> {
-    const w = `${this.where}.step`;
     const buffers = params.map((p) => this.state.get(p)?.momentumBuffer);
-    const present = buffers.filter((b): b is Tensor => b !== undefined);
-    const handles = params.map((p) => p._h(w, 'parameter'));
-    const bufferHandles = buffers.map((b) => b?._h(w, 'momentum_buffer'));
-    const created = await track(w, [], [...params, ...present], () => native.sgdStep(
+    const handles = params.map((p) => this.held(p, 'parameter'));
+    const bufferHandles = buffers.map((b) => (b ? this.held(b, 'momentum_buffer') : undefined));
+    const created = await native.sgdStep(
       handles, bufferHandles, g.lr, g.momentum, g.dampening, g.weightDecay, g.nesterov, g.maximize, g.fused,
-    ));
+    );
     created.forEach((h, i) => {
       if (h) this.state.set(params[i], { momentumBuffer: Tensor._wrap(h, true) });
     });
