@@ -9,7 +9,7 @@ const { data } = require('torchbridge');
 const { tmpDir, NO_VISION, haveVision, visionReference } = require('./helpers/reference');
 
 const ROOT = path.join(__dirname, '..', '..', 'shared', 'data', 'hymenoptera_data');
-const skip = (!fs.existsSync(ROOT) && `${ROOT} is not present`) || (!haveVision() \&\& NO_VISION);
+const skip = (!fs.existsSync(ROOT) && `${ROOT} is not present`) || (!haveVision() && NO_VISION);
 
 for (const split of ['train', 'val']) {
   test(`${split}: same samples, classes and image sizes as torchvision; pixels equal to torchvision+PIL`, { skip, timeout: 300000 }, async (t) => {

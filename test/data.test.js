@@ -138,7 +138,7 @@ test('resize, centerCrop, randomResizedCrop, flip and normalize follow torchvisi
   assert.throws(() => tf.normalize([0, 0], [1, 1, 1]), { code: 'INVALID_ARGUMENT' });
 });
 
-test('resampling equals PIL byte for byte: upscaling, downscaling and both at once', { skip: !haveVision() \&\& NO_VISION }, async () => {
+test('resampling equals PIL byte for byte: upscaling, downscaling and both at once', { skip: !haveVision() && NO_VISION }, async () => {
   const dir = path.join(root, '..', 'resample');
   fs.mkdirSync(path.join(dir, 'x'), { recursive: true });
   const file = path.join(dir, 'x', 'noise.png');

@@ -4,7 +4,7 @@ const assert = require('node:assert/strict');
 const { nn, models, tensor, zeros, ones, rand, manualSeed, noGrad, TorchError } = require('torchbridge');
 const { NO_VISION, haveVision, visionReference } = require('./helpers/reference');
 
-test('AlexNet has torchvision names, shapes and order', { skip: !haveVision() \&\& NO_VISION }, () => {
+test('AlexNet has torchvision names, shapes and order', { skip: !haveVision() && NO_VISION }, () => {
   const ref = visionReference('alexnet_names', {});
   const net = models.alexnet();
   assert.deepEqual(net.namedParameters().map(([n, p]) => [n, p.shape]), ref.params);
