@@ -176,13 +176,15 @@ const PROBES = {
 
 function features(t) {
   const cxx = process.env.CXX || 'c++';
-  return Object.entries(PROBES).filter(([, source]) => {
+  return Object.entries(PROBES).filter(([name, source]) => {
     try {
       execFileSync(cxx, ['-fsyntax-only', `-std=c++${t.cxxStandard}`, ...t.cflags, ...t.includeDirs.map((d) => `-I${d}`), '-x', 'c++', '-'], {
-        input: source, stdio: ['pipe', 'ignore', 'ignore'], timeout: 120000,
+        input: source, stdio: ['pipe', 'ignore', 'ignore'], timeout: 900000,
       });
       return true;
-    } catch {
+    } catch (e) {
+      // A probe that did not finish says nothing about the API: guessing would compile the wrong branch.
+      if (e.signal || e.code === 'ETIMEDOUT') throw new Error(`find-libtorch: the API probe ${name} did not finish (${e.signal || e.code})`);
       return false;
     }
   }).map(([name]) => `-D${name}`);
