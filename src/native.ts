@@ -106,6 +106,7 @@ export interface NativeAddon {
   // data/dataloader.cc
   imagesToBatch(images: Uint8Array[], height: number, width: number, flips: boolean[], mean: number[] | null, std: number[] | null, batched: boolean, pinned: boolean): Promise<H>;
   resample(pixels: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Promise<Buffer>;
+  cmykToRgb(pixels: Uint8Array): Promise<Buffer>;
   cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
 }
 

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     .option('freeze-features', { type: 'boolean', default: false, describe: 'Train only the classifier (needs pretrained weights and --head replace)' })
     .option('exact', { type: 'boolean', default: false, describe: "PyTorch's op-by-op optimizer arithmetic (bitwise PyTorch) instead of the fused native step" })
     .option('amp', { choices: ['off', 'bf16', 'fp16'], default: 'off', describe: 'Mixed precision: autocast to bfloat16 (CPU or CUDA) or float16 with loss scaling (CUDA)' })
-    .option('image-size', { type: 'number', describe: 'Crop/resize size (default 224; 64 for the generated set)' })
+    .option('image-size', { type: 'number', describe: 'Crop/resize size, at least 63 for AlexNet (default 224; 64 for the generated set)' })
     .option('device', { type: 'string', default: 'auto', describe: 'auto, cpu, cuda or cuda:N' })
     .option('threads', { type: 'number', default: 0, describe: 'Intra-op threads (0: all cores)' })
     .option('seed', { type: 'number', default: 0, describe: 'Seeds initialisation, shuffling, augmentation and dropout' })
@@ -89,6 +89,7 @@ async function main(): Promise<void> {
       controller.abort();
     });
   }
+  if (process.env.RANK !== undefined && process.channel) stopWithLauncher(controller, log);
   let epochs = 0;
   const result = await train(config, {
     signal: controller.signal,
@@ -130,7 +131,8 @@ async function launch(nproc: number, threads: number, out: string): Promise<void
   const args = withoutOptions(process.argv.slice(2), ['--nproc-per-node', '--threads', '--out']);
   args.push('--threads', String(perWorker), '--out', out);
   const children = Array.from({ length: nproc }, (_, rank) => spawn(process.execPath, [__filename, ...args], {
-    stdio: 'inherit',
+    // The IPC channel is how a worker notices this launcher's death, however it dies (SIGKILL too).
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     detached: true, // a terminal's Ctrl-C reaches the launcher only, which passes it on once
     env: { ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(nproc), LOCAL_WORLD_SIZE: String(nproc), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
   }));
@@ -147,6 +149,24 @@ async function launch(nproc: number, threads: number, out: string): Promise<void
   })));
   const failed = codes.find((c) => c !== 0 && c !== 130 && c !== 143);
   process.exit(failed !== undefined ? 1 : codes.find((c) => c !== 0) ?? 0);
+}
+
+/** How long a worker whose launcher died may take to finish its step and checkpoint. */
+const ORPHAN_GRACE_MS = 5000;
+
+// A worker of --nproc-per-node: its end of the launcher's IPC channel closes when the launcher
+// exits, even by SIGKILL (on Linux and macOS alike), and then the worker stops too, as torchrun's
+// workers stop with their agent: at the end of the current step with a resumable checkpoint, as
+// on SIGTERM, or at once after ORPHAN_GRACE_MS (a step, or a collective waiting for a peer, may
+// take longer).
+function stopWithLauncher(controller: AbortController, log: (message: string) => void): void {
+  const channel = process.channel!;
+  channel.unref(); // the channel alone must not keep a finished worker alive
+  process.once('disconnect', () => {
+    log(`the launcher is gone: stopping (a resumable checkpoint if the current step ends within ${ORPHAN_GRACE_MS / 1000} s)`);
+    controller.abort();
+    setTimeout(() => process.exit(143), ORPHAN_GRACE_MS).unref();
+  });
 }
 
 // argv without the given options (as `--name value` or `--name=value`).

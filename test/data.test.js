@@ -5,6 +5,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
+const { spawnSync } = require('child_process');
 const sharp = require('sharp');
 const { data, TorchError } = require('torchbridge');
 const { tmpDir, NO_VISION, haveVision, visionReference } = require('./helpers/reference');
@@ -319,4 +320,22 @@ test('bad folders and bad files give errors naming the path; skipBadImages conti
   fs.rmSync(path.join(files, '6-good.jpg'));
   await assert.rejects(vanishing.get(5), { code: 'BAD_FILE', message: /6-good\.jpg/ });
   fs.rmSync(bad, { recursive: true, force: true });
+});
+
+test('decoding and batching in parallel for a while, with garbage collection, does not corrupt memory', { timeout: 120000 }, () => {
+  // imagesToBatch used to release its references to the pixel buffers on a worker thread, which
+  // corrupted V8's handles: this loop crashed the process in 7 runs of 8 here.
+  const script = `
+    const { data } = require('torchbridge');
+    (async () => {
+      const ds = await data.ImageFolder.create(${JSON.stringify(root)}, { transform: data.transforms.compose([data.transforms.resize(20), data.transforms.toTensor()]) });
+      for (let round = 0; round < 300; round++) {
+        await Promise.all(Array.from({ length: 16 }, () => ds.get(0)));
+        if (round % 50 === 0) global.gc();
+      }
+      console.log('done');
+    })();`;
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', cwd: __dirname });
+  assert.equal(r.status, 0, `exit ${r.status} (${r.signal}): ${r.stderr.slice(-2000)}`);
+  assert.equal(r.stdout.trim(), 'done');
 });

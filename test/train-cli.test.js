@@ -54,6 +54,7 @@ test('--help documents every option with its default; bad options exit non-zero 
     [['--weights', path.join(dir, 'missing.pth'), '--data', 'x'], /./],
     [['--head', 'append', '--freeze-features'], /--freeze-features trains only the classifier, which needs --head replace/],
     [['--epochs', '0'], /Expected positive integer for epochs but received 0/],
+    [['--image-size', '32'], /Expected integer >= 63 \(AlexNet's smallest input.* for imageSize but received 32/],
     [['--resume', path.join(dir, 'none.ckpt')], /--resume .*none\.ckpt does not exist/],
     [['--amp', 'fp32'], /amp.*fp32|Invalid values/s],
     [['--amp', 'fp16', '--recipe', 'seed', '--device', 'cuda'], /--amp fp16|cuda/],
@@ -65,6 +66,20 @@ test('--help documents every option with its default; bad options exit non-zero 
     assert.match(r.stderr, pattern, args.join(' '));
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
+});
+
+test("--image-size: 63 is AlexNet's real minimum, so 62 is refused before training, naming it", async () => {
+  const { models, noGrad, zeros } = require('torchbridge');
+  const data = await syntheticData();
+  const out = path.join(dir, 'size');
+  assert.throws(() => training.resolveConfig({ data, out, imageSize: 62 }), { code: 'INVALID_ARGUMENT', message: /integer >= 63 \(AlexNet's smallest input.* for imageSize but received 62/ });
+  assert.equal(training.resolveConfig({ data, out, imageSize: 63 }).imageSize, 63);
+  const net = models.alexnet();
+  net.eval();
+  const at = (side) => noGrad(() => net.forward(zeros([1, 3, side, side])));
+  assert.deepEqual((await at(63)).shape, [1, 1000]);
+  await assert.rejects(at(62), /Output size is too small/);
+  net.dispose();
 });
 
 test('--amp bf16 trains under bfloat16 autocast on CPU and records it', { timeout: 300000 }, async () => {

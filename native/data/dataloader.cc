@@ -10,11 +10,6 @@
 namespace tb {
 namespace {
 
-struct Pixels {
-  std::vector<Napi::Reference<Napi::Value>> refs;
-  std::vector<const uint8_t*> data;
-};
-
 // imagesToBatch(images: Uint8Array[], height, width, flips: boolean[], mean: number[] | null,
 //               std: number[] | null, batched: boolean)
 Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
@@ -30,7 +25,11 @@ Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
   bool batched = ArgBool(info, 6);
   bool pinned = ArgBool(info, 7);
   if (normalize && (mean.size() != 3 || stdev.size() != 3)) throw Napi::TypeError::New(env, "imagesToBatch: mean and std need 3 values");
-  auto pixels = std::make_shared<Pixels>();
+  // The JS buffers stay referenced until the batch is built. The references belong to the
+  // convert step, which is destroyed on the JS thread: the work step is destroyed on the worker
+  // thread (worker.h), where deleting a reference would corrupt V8's handles.
+  auto refs = std::make_shared<std::vector<Napi::Reference<Napi::Value>>>();
+  std::vector<const uint8_t*> pixels;
   std::vector<bool> flips;
   size_t expected = static_cast<size_t>(height * width * 3);
   for (uint32_t i = 0; i < images.Length(); i++) {
@@ -39,12 +38,12 @@ Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
         v.As<Napi::Uint8Array>().ByteLength() != expected) {
       throw Napi::TypeError::New(env, "imagesToBatch: image " + std::to_string(i) + " is not a height*width*3 Uint8Array");
     }
-    pixels->data.push_back(v.As<Napi::Uint8Array>().Data());
-    pixels->refs.push_back(Napi::Persistent(v));
+    pixels.push_back(v.As<Napi::Uint8Array>().Data());
+    refs->push_back(Napi::Persistent(v));
     flips.push_back(flipArr.Get(i).ToBoolean().Value());
   }
-  int64_t batch = static_cast<int64_t>(pixels->data.size());
-  return RunAsyncTensor(env, false, [=]() {
+  int64_t batch = static_cast<int64_t>(pixels.size());
+  auto work = [=]() {
     auto opts = at::TensorOptions().dtype(at::kFloat).pinned_memory(pinned);
     at::Tensor out = batched ? at::empty({batch, 3, height, width}, opts) : at::empty({3, height, width}, opts);
     float* dst = out.data_ptr<float>();
@@ -57,7 +56,7 @@ Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
     at::parallel_for(0, batch * height, 16, [&](int64_t begin, int64_t end) {
       for (int64_t row = begin; row < end; row++) {
         int64_t b = row / height, y = row % height;
-        const uint8_t* src = pixels->data[b] + y * width * 3;
+        const uint8_t* src = pixels[b] + y * width * 3;
         float* base = dst + b * 3 * plane + y * width;
         bool flip = flips[b];
         for (int64_t x = 0; x < width; x++) {
@@ -71,7 +70,8 @@ Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
       }
     });
     return out;
-  });
+  };
+  return RunAsync<at::Tensor>(env, false, work, [refs](Napi::Env e, at::Tensor& t) { return TensorHandle::New(e, t); });
 }
 
 }  // namespace

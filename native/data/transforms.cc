@@ -1,7 +1,8 @@
 // The native side of src/data/transforms.ts: PIL's antialiased bilinear resize of 8-bit RGB
 // (Pillow's Resample.c: separable passes, horizontal first, with 22-bit fixed-point weights), so
 // that Resize and RandomResizedCrop give torchvision's pixels. libvips' resize agreed when both
-// axes shrink but not when one grows (mean difference 0.01-0.04 on [0, 1]).
+// axes shrink but not when one grows (mean difference 0.01-0.04 on [0, 1]). And PIL's CMYK to RGB
+// conversion, which libvips has no operation for.
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -131,10 +132,41 @@ Napi::Value ResampleImage(const Napi::CallbackInfo& info) {
       [source](Napi::Env env, Result& out) { return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()); });
 }
 
+// Pillow's cmyk2rgb (Convert.c), which ignores any ICC profile: each channel is
+// (255 - K) - X * (255 - K) / 255, the product rounded as Pillow's MULDIV255 rounds it.
+std::vector<uint8_t> CmykToRgb(const uint8_t* in, size_t pixels) {
+  std::vector<uint8_t> out(pixels * 3);
+  for (size_t i = 0; i < pixels; i++, in += 4) {
+    const int nk = 255 - in[3];
+    for (int c = 0; c < 3; c++) {
+      const int t = in[c] * nk + 128;
+      out[i * 3 + c] = static_cast<uint8_t>(nk - (((t >> 8) + t) >> 8));
+    }
+  }
+  return out;
+}
+
+// cmykToRgb(pixels: Uint8Array (HWC CMYK, not inverted)): Promise<Buffer> (HWC RGB)
+Napi::Value CmykToRgbImage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      info[0].As<Napi::Uint8Array>().ByteLength() % 4 != 0) {
+    throw Napi::TypeError::New(env, "cmykToRgb: expected a Uint8Array of 4-byte CMYK pixels");
+  }
+  auto source = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[0]));
+  const uint8_t* pixels = info[0].As<Napi::Uint8Array>().Data();
+  const size_t count = info[0].As<Napi::Uint8Array>().ByteLength() / 4;
+  using Result = std::vector<uint8_t>;
+  return RunAsync<Result>(
+      env, false, [=]() { return CmykToRgb(pixels, count); },
+      [source](Napi::Env env, Result& out) { return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()); });
+}
+
 }  // namespace
 
 void RegisterTransforms(Napi::Env env, Napi::Object exports) {
   exports.Set("resample", Napi::Function::New(env, ResampleImage));
+  exports.Set("cmykToRgb", Napi::Function::New(env, CmykToRgbImage));
 }
 
 }  // namespace tb

@@ -80,16 +80,17 @@ export interface PrepareOptions {
 /** Decodes one image file and runs a composed pipeline's image transforms on it. */
 export async function prepareImage(file: string, transform: Compose, rng: RandomSource, opts: PrepareOptions = {}): Promise<PreparedImage> {
   const from = opts.from ?? 0;
-  const info = opts.source ?? await probe(file, { exifRotate: opts.exifRotate });
+  const probed = opts.source ? null : await probe(file, { exifRotate: opts.exifRotate });
+  const info = opts.source ?? probed!;
   const makePlan = () => {
     const p = new ImagePlan(info.width, info.height);
     for (const tr of transform.transforms.slice(from)) tr.apply(p, rng);
     return p;
   };
   const plan = opts.drawInTurn ? await opts.drawInTurn(makePlan) : makePlan();
-  const source = opts.source ?? file;
-  const hasAlpha = !opts.source && (info as { hasAlpha: boolean }).hasAlpha;
-  const raw = await render(source, plan, { hasAlpha, exifRotate: !opts.source && opts.exifRotate });
+  const raw = probed
+    ? await render(file, plan, { conversion: probed.conversion, exifRotate: opts.exifRotate })
+    : await render(opts.source!, plan);
   return { ...raw, flipped: plan.flipped };
 }
 

@@ -1,6 +1,7 @@
 // torchvision.transforms for ImageFolder images, on sharp (libvips). Geometric transforms build a
 // plan that runs in as few libvips passes as possible; ToTensor and Normalize are fused into the
 // native copy into the batch tensor.
+import { promises as fsp } from 'fs';
 import sharp = require('sharp');
 import { TorchError } from '../errors';
 import { finite, int, intTuple, invalid } from '../arguments';
@@ -348,25 +349,140 @@ async function run(pipeline: sharp.Sharp): Promise<RawImage> {
   return { data, width: info.width, height: info.height };
 }
 
-/** Reads an image's size (after EXIF rotation when asked). */
-export async function probe(file: string | Buffer, opts: DecodeOptions = {}): Promise<{ width: number; height: number; hasAlpha: boolean }> {
-  const meta = await sharp(file, { failOn: 'truncated' }).metadata();
-  if (!meta.width || !meta.height) throw new Error('the image has no size');
-  const rotated = opts.exifRotate && (meta.orientation ?? 1) >= 5;
-  return { width: rotated ? meta.height : meta.width, height: rotated ? meta.width : meta.height, hasAlpha: Boolean(meta.hasAlpha) };
+/**
+ * How a file becomes PIL's convert('RGB') (ImageFolder's loader). 'vips': libvips' own conversion
+ * in the same pass as the first transforms; 'alpha': the same, but the whole image first (alpha
+ * must go before resampling, as PIL converts first). The others are where libvips differs from PIL:
+ * - 'cmyk': PIL applies its plain formula and ignores ICC profiles; libvips colour-manages;
+ * - 'clip16': 16-bit grey opens in PIL as mode I, whose RGB clips at 255; libvips rescales;
+ * - 'gif': PIL shows the transparent index's palette colour; libvips blanks those pixels.
+ */
+export type Conversion =
+  | { kind: 'vips' | 'alpha' | 'cmyk' | 'clip16' }
+  | { kind: 'gif'; background: { r: number; g: number; b: number } };
+
+export interface SourceInfo {
+  width: number;
+  height: number;
+  conversion: Conversion;
 }
 
-/** Decodes `source` to RGB and runs `plan` on it. */
-export async function render(source: string | RawImage, plan: ImagePlan, opts: DecodeOptions & { hasAlpha?: boolean } = {}): Promise<RawImage> {
+// The first `bytes` bytes of a file.
+async function head(file: string, bytes: number): Promise<Buffer> {
+  const fd = await fsp.open(file, 'r');
+  try {
+    const { buffer, bytesRead } = await fd.read(Buffer.alloc(bytes), 0, bytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await fd.close();
+  }
+}
+
+/** The palette colour of the first frame's transparent index, or null when there is none. */
+function gifTransparentColour(gif: Buffer): { r: number; g: number; b: number } | null {
+  if (gif.length < 13 || gif.toString('latin1', 0, 3) !== 'GIF') return null;
+  const tableAt = (flags: number, at: number) => ((flags & 0x80) ? { at, entries: 2 << (flags & 7) } : null);
+  let table = tableAt(gif[10], 13);
+  let pos = 13 + (table ? 3 * table.entries : 0);
+  let transparent = -1;
+  while (pos < gif.length) {
+    if (gif[pos] === 0x21) { // an extension: a graphic control one holds the transparent index
+      if (gif[pos + 1] === 0xf9 && gif[pos + 2] >= 4) transparent = (gif[pos + 3] & 1) ? gif[pos + 6] : -1;
+      pos += 2;
+      while (pos < gif.length && gif[pos] !== 0) pos += gif[pos] + 1; // its data sub-blocks
+      pos++;
+    } else if (gif[pos] === 0x2c) { // the first image: its own colour table replaces the global one
+      table = tableAt(gif[pos + 9], pos + 10) ?? table;
+      break;
+    } else {
+      return null;
+    }
+  }
+  if (transparent < 0 || !table || transparent >= table.entries) return null;
+  const o = table.at + 3 * transparent;
+  return { r: gif[o], g: gif[o + 1], b: gif[o + 2] };
+}
+
+async function conversionOf(file: string, meta: sharp.Metadata): Promise<Conversion> {
+  if (meta.space === 'cmyk') return { kind: 'cmyk' };
+  if (meta.depth === 'ushort' && meta.space === 'grey16') {
+    // PNG colour type 0 is grey (a tRNS chunk adds libvips' alpha; PIL still opens it as mode I);
+    // type 4 is grey + alpha, which PIL opens as 8-bit LA (the high bytes), as libvips converts it.
+    const greyOnly = meta.format === 'png' ? (await head(file, 26))[25] === 0 : meta.channels === 1;
+    if (greyOnly) return { kind: 'clip16' };
+  }
+  if (meta.format === 'gif' && meta.hasAlpha) {
+    const background = gifTransparentColour(await fsp.readFile(file));
+    if (background) return { kind: 'gif', background };
+  }
+  return { kind: meta.hasAlpha ? 'alpha' : 'vips' };
+}
+
+// sharp reports every file it cannot open as "Input file is missing"; the OS says why.
+const OPEN_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  ELOOP: 'too many levels of symbolic links',
+  EACCES: 'permission denied',
+  EISDIR: 'is a directory',
+};
+
+async function whyUnreadable(file: string): Promise<Error | null> {
+  try {
+    await (await fsp.open(file, 'r')).close();
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return new Error(code && OPEN_ERRORS[code] ? `${OPEN_ERRORS[code]} (${code})` : (err as Error).message);
+  }
+}
+
+/** Reads an image's size (after EXIF rotation when asked) and how to convert it to RGB. */
+export async function probe(file: string, opts: DecodeOptions = {}): Promise<SourceInfo> {
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(file, { failOn: 'truncated' }).metadata();
+  } catch (err) {
+    throw (await whyUnreadable(file)) ?? err;
+  }
+  if (!meta.width || !meta.height) throw new Error('the image has no size');
+  const rotated = opts.exifRotate && (meta.orientation ?? 1) >= 5;
+  return { width: rotated ? meta.height : meta.width, height: rotated ? meta.width : meta.height, conversion: await conversionOf(file, meta) };
+}
+
+/** The whole image as PIL's convert('RGB') gives it (after EXIF rotation when asked). */
+async function decodeRgb(file: string, conversion: Conversion, exifRotate: boolean): Promise<RawImage> {
+  const opened = sharp(file, { failOn: 'truncated' });
+  const image = exifRotate ? opened.rotate() : opened;
+  switch (conversion.kind) {
+    case 'cmyk': {
+      // Kept in CMYK: sharp would otherwise colour-manage it into sRGB.
+      const { data, info } = await image.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
+      if (info.channels !== 4) throw new Error(`decoded CMYK to ${info.channels} channels instead of 4`);
+      return { data: await native.cmykToRgb(data), width: info.width, height: info.height };
+    }
+    case 'clip16': {
+      // Kept 16-bit grey, then cast to 8 bits, which clips at 255 as PIL does.
+      const { data, info } = await image.removeAlpha().toColourspace('grey16').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      return run(sharp(data, { raw: { width: info.width, height: info.height, channels: 1 } }).toColourspace('srgb'));
+    }
+    case 'gif':
+      // GIF alpha is 0 or 255, so flattening onto the colour sets exactly the transparent pixels.
+      return run(image.flatten({ background: conversion.background }).toColourspace('srgb'));
+    default:
+      return run(toRgb(image));
+  }
+}
+
+/** Decodes `source` (a file, probed for its `conversion`) to RGB and runs `plan` on it. */
+export async function render(source: string | RawImage, plan: ImagePlan, opts: DecodeOptions & { conversion?: Conversion } = {}): Promise<RawImage> {
   let input: string | RawImage = source;
   const open = (src: string | RawImage) => (typeof src === 'string'
     ? sharp(src, { failOn: 'truncated' })
     : sharp(src.data, { raw: { width: src.width, height: src.height, channels: 3 } }));
   const segs = segments(plan.ops);
-  if (typeof input === 'string' && (opts.hasAlpha || opts.exifRotate || segs.length === 0)) {
-    // Alpha must go before resampling (as PIL converts first); rotation first of all.
-    const first = open(input);
-    input = await run(toRgb(opts.exifRotate ? first.rotate() : first));
+  const conversion = opts.conversion ?? { kind: 'vips' };
+  if (typeof input === 'string' && (conversion.kind !== 'vips' || opts.exifRotate || segs.length === 0)) {
+    input = await decodeRgb(input, conversion, Boolean(opts.exifRotate));
   }
   if (segs.length === 0 && typeof input !== 'string') return input;
   for (const seg of segs) {

@@ -74,6 +74,14 @@ export const DEFAULTS = {
   weights: 'DEFAULT', device: 'auto' as const, threads: 0, seed: 0, evalEvery: 1, skipBadImages: false, json: false, imageSize: 224, exact: false, amp: 'off' as const,
 };
 
+/**
+ * The smallest side AlexNet takes: conv1 (kernel 11, stride 4, padding 2) turns s into
+ * floor((s - 7) / 4) + 1, and each 3x3 max-pool of stride 2 turns n into floor((n - 3) / 2) + 1
+ * (the convolutions between them keep the size). The last pool needs 3, so the second 7 and the
+ * first 15: floor((s - 7) / 4) >= 14, s >= 63.
+ */
+export const ALEXNET_MIN_IMAGE_SIZE = 63;
+
 /** Fills a partial config from its recipe and validates everything, naming the option at fault. */
 export function resolveConfig(partial: Partial<TrainConfig> & { data: string; out: string }): TrainConfig & RecipeDetails {
   const where = 'train';
@@ -108,7 +116,9 @@ export function resolveConfig(partial: Partial<TrainConfig> & { data: string; ou
   int(where, 'threads', c.threads, 0);
   int(where, 'seed', c.seed, 0);
   int(where, 'evalEvery', c.evalEvery, 0);
-  int(where, 'imageSize', c.imageSize, 32);
+  if (!Number.isInteger(c.imageSize) || c.imageSize < ALEXNET_MIN_IMAGE_SIZE) {
+    throw invalid(where, 'imageSize', `integer >= ${ALEXNET_MIN_IMAGE_SIZE} (AlexNet's smallest input: smaller ones shrink to nothing before its last max-pool)`, c.imageSize);
+  }
   bool(where, 'skipBadImages', c.skipBadImages);
   if (c.resume !== undefined && !fs.existsSync(c.resume)) throw new TorchError(`${where}: --resume ${c.resume} does not exist`, 'INVALID_ARGUMENT');
   if (c.freezeFeatures && c.head === 'append') {
