@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import yargs from 'yargs';
-import { choiceOption, deviceOption, fail, freshLine, givenOptions, invocation, numberOption, optionError, PARSER_CONFIGURATION, print, printWarnings } from './cli';
+import { choiceOption, deviceOption, fail, freshLine, givenOptions, invocation, numberOption, optionError, PARSER_CONFIGURATION, print, printWarnings, shellQuote } from './cli';
 import type { TrainConfig } from './training/config';
 
 // The options that are the run's settings (TrainConfig's fields, in kebab case).
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   const c = result.config;
   if (result.interrupted) {
     // The run's own settings are in the checkpoint: --resume alone continues it.
-    log(`interrupted: resume with  ${invocation('torchbridge-train')} --resume ${path.join(c.out, 'last.ckpt')}${json ? ' --json' : ''}`);
+    log(`interrupted: resume with  ${invocation('torchbridge-train')} --resume ${shellQuote(path.join(c.out, 'last.ckpt'))}${json ? ' --json' : ''}`);
     process.exit(signalName === 'SIGTERM' ? 143 : 130);
   }
   dist.destroyProcessGroup();

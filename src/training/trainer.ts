@@ -278,7 +278,7 @@ async function writeJson(file: string, value: unknown): Promise<void> {
 }
 
 /** The option a config key is given with on the command line (`batchSize` -> `--batch-size`). */
-export function flagOf(key: string): string {
+function flagOf(key: string): string {
   return `--${key.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`;
 }
 
@@ -301,41 +301,49 @@ async function openCheckpoint(file: string): Promise<Checkpoint> {
 const RESUMABLE_CHANGES = new Set(['epochs', 'data', 'device', 'threads', 'evalEvery', 'skipBadImages', 'exact', 'amp', 'patience']);
 const RECIPE_DETAILS = new Set(['normalize', 'augment', 'shuffle', 'zeroGradPerEpoch', 'pytorchDataLoader']);
 
+/** A setting a resumed run changes. */
+interface Change { key: string; before: unknown; after: unknown }
+
 /**
  * The settings of a resumed run: the checkpoint's own, then the options given now, each change
  * listed. Options that would change the run itself are refused with the way to do it instead.
  */
-function resumeSettings(ck: Checkpoint, file: string, given: Partial<TrainConfig>): { settings: Partial<TrainConfig> & { data: string; out: string }; changes: string[]; restretch: boolean } {
+function resumeSettings(ck: Checkpoint, file: string, given: Partial<TrainConfig>): { settings: Partial<TrainConfig> & { data: string; out: string }; changes: Change[]; restretch: boolean } {
   const saved = ck.config as Partial<TrainConfig> & Record<string, unknown>;
   const settings: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(saved)) if (!RECIPE_DETAILS.has(key) && key !== 'out' && key !== 'resume' && key !== 'json') settings[key] = value;
-  const changes: string[] = [];
+  for (const [key, value] of Object.entries(saved)) if (!RECIPE_DETAILS.has(key) && !['out', 'resume', 'json'].includes(key)) settings[key] = value;
+  const changes: Change[] = [];
   let restretch = false;
-  for (const [key, value] of Object.entries(given)) {
-    if (value === undefined || ['resume', 'out', 'json'].includes(key)) continue;
+  for (const [key, after] of Object.entries(given)) {
+    if (after === undefined || ['resume', 'out', 'json'].includes(key)) continue;
     const before = saved[key];
-    const same = key === 'data' ? path.resolve(String(value)) === before : value === before;
-    if (same) continue;
+    if (key === 'data' ? path.resolve(String(after)) === before : after === before) continue;
+    if (key === 'weights') {
+      throw new TorchError(`train: --weights ${after} has no effect when resuming ${file}, which holds the run's weights; to start a new run from ${after}, leave out --resume`, 'INVALID_ARGUMENT');
+    }
     if (!RESUMABLE_CHANGES.has(key)) {
       throw new TorchError(
-        `train: ${flagOf(key)} ${value} cannot change when resuming ${file} (its run has ${flagOf(key)} ${before}): the optimizer, schedule and random ` +
-        `state carry on from where it stopped. To train on with ${flagOf(key)} ${value}, start a new run from its weights: --weights ${file} ${flagOf(key)} ${value}`,
+        `train: ${flagOf(key)} ${after} cannot change when resuming ${file} (its run has ${flagOf(key)} ${before}): the optimizer, schedule and random ` +
+        `state carry on from where it stopped. To train on with ${flagOf(key)} ${after}, start a new run from its weights: --weights ${file} ${flagOf(key)} ${after}`,
         'INVALID_ARGUMENT',
       );
     }
     if (key === 'epochs') {
       const done = ck.epoch + (ck.batch > 0 ? 1 : 0);
-      if (typeof value === 'number' && value < done) {
-        throw new TorchError(`train: --epochs ${value}: ${file} has already trained ${ck.epoch} epoch(s)${ck.batch > 0 ? ` and part of epoch ${ck.epoch + 1}` : ''}; give more epochs to train on`, 'INVALID_ARGUMENT');
+      if (typeof after === 'number' && after < done) {
+        throw new TorchError(`train: --epochs ${after}: ${file} has already trained ${ck.epoch} epoch(s)${ck.batch > 0 ? ` and part of epoch ${ck.epoch + 1}` : ''}; give more epochs to train on`, 'INVALID_ARGUMENT');
       }
-      // A schedule that followed the epochs follows them still (see train's log of the new lr).
+      // A schedule that followed the epochs follows them still (train logs the new lr).
       if (ck.schedule_follows_epochs && saved.scheduler !== 'none') {
         settings.tMax = 0;
         restretch = true;
       }
     }
-    changes.push(`${flagOf(key)} ${before} -> ${value}`);
-    settings[key] = value;
+    changes.push({ key, before, after });
+    settings[key] = after;
+  }
+  if (given.data === undefined && typeof saved.data === 'string' && !fs.existsSync(saved.data)) {
+    throw new TorchError(`train: the run's data folder ${saved.data} is gone; give --data with the same classes to resume ${file}`, 'INVALID_ARGUMENT');
   }
   settings.out = given.out ?? path.dirname(file);
   settings.resume = file;
@@ -513,7 +521,7 @@ export async function train(config: TrainOptions, events: TrainEvents = {}): Pro
       followsEpochs: ck ? ck.schedule_follows_epochs ?? false : RECIPES[c.recipe].tMax === 0 && !options.tMax,
     };
     if (ck && resumed) {
-      if (ck.stopped_early && !resumed.changes.some((ch) => ch.startsWith('--patience'))) {
+      if (ck.stopped_early && !resumed.changes.some((ch) => ch.key === 'patience')) {
         log(`nothing to train: ${c.resume} stopped early at epoch ${ck.epoch} (--patience ${c.patience} on ${c.keepBestBy}); resume with a larger --patience, or --patience 0 (off), to train on`);
         return resultOf(run, ck.history, bestOf(ck, c));
       }
@@ -521,7 +529,8 @@ export async function train(config: TrainOptions, events: TrainEvents = {}): Pro
         log(`nothing to train: ${c.resume} finished its ${ck.epoch} epochs; resume with --epochs N (N > ${ck.epoch}) to train on`);
         return resultOf(run, ck.history, bestOf(ck, c));
       }
-      log(`resuming ${c.resume} at epoch ${ck.epoch + 1}${ck.batch > 0 ? `, step ${ck.batch}` : ''} with ${resumed.changes.length ? `its settings but ${resumed.changes.join(', ')}` : 'its own settings'}`);
+      const changed = resumed.changes.map((ch) => `${flagOf(ch.key)} ${ch.before} -> ${ch.after}`).join(', ');
+      log(`resuming ${c.resume} at epoch ${ck.epoch + 1}${ck.batch > 0 ? `, step ${ck.batch}` : ''} with ${changed ? `its settings but ${changed}` : 'its own settings'}`);
     }
     // A run that fails before writing anything leaves no empty folder behind.
     const createdOut = isMain ? fs.mkdirSync(c.out, { recursive: true }) : undefined;
