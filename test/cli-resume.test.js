@@ -6,29 +6,13 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
-const { training } = require('torchbridge');
 const { tmpDir } = require('./helpers/reference');
+const { threeClassData } = require('./helpers/three-classes'); // three classes: a fallback to the generated set would fail
 
 const TRAIN = path.join(__dirname, '..', 'dist', 'train.js');
 let dir;
 let env;
 let three;
-
-// Three classes, so a resume that fell back to the generated two-class set would fail.
-async function threeClassData(root) {
-  const synthetic = (await training.ensureSyntheticDataset()).root;
-  const from = { a: ['discs', 0], b: ['stripes', 0], c: ['discs', 16] };
-  for (const [split, n] of [['train', 8], ['val', 4]]) {
-    for (const [cls, [src, offset]] of Object.entries(from)) {
-      fs.mkdirSync(path.join(root, split, cls), { recursive: true });
-      for (let i = 0; i < n; i++) {
-        const name = `${String(offset + i).padStart(3, '0')}.jpg`;
-        fs.copyFileSync(path.join(synthetic, split, src, name), path.join(root, split, cls, name));
-      }
-    }
-  }
-  return root;
-}
 
 test.before(async () => {
   dir = tmpDir('cli-resume');

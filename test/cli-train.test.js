@@ -9,6 +9,7 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const { io, training, scope, Tensor } = require('torchbridge');
 const { tmpDir } = require('./helpers/reference');
+const { threeClassData } = require('./helpers/three-classes');
 
 const TRAIN = path.join(__dirname, '..', 'dist', 'train.js');
 const VISION_PYTHON = '/usr/bin/python3'; // Debian's torchvision
@@ -22,17 +23,7 @@ test.before(async () => {
   process.env.TORCHBRIDGE_CACHE = path.join(dir, 'cache');
   env = { ...process.env, TORCH_HOME: path.join(dir, 'torch-home') };
   synthetic = (await training.ensureSyntheticDataset()).root;
-  three = path.join(dir, 'three');
-  const from = { a: ['discs', 0], b: ['stripes', 0], c: ['discs', 16] };
-  for (const [split, n] of [['train', 8], ['val', 4]]) {
-    for (const [cls, [src, offset]] of Object.entries(from)) {
-      fs.mkdirSync(path.join(three, split, cls), { recursive: true });
-      for (let i = 0; i < n; i++) {
-        const name = `${String(offset + i).padStart(3, '0')}.jpg`;
-        fs.copyFileSync(path.join(synthetic, split, src, name), path.join(three, split, cls, name));
-      }
-    }
-  }
+  three = await threeClassData(path.join(dir, 'three'));
 });
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

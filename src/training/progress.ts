@@ -42,7 +42,7 @@ export class ProgressBar {
    * wraps on some terminals, and the next `\r` then redraws below it. The bar shrinks first, then
    * the rate goes, then the times, then the loss; what is left is cut to fit.
    */
-  line(done: number, elapsed: number, rate: number, eta: number, postfix: string): string {
+  private line(done: number, elapsed: number, rate: number, eta: number, postfix: string): string {
     const width = Math.max(20, (this.stream.columns ?? 80) - 1);
     const pct = `${String(Math.round((done / this.total) * 100)).padStart(3)}%`;
     const count = `${done}/${this.total}`;
