@@ -1,29 +1,36 @@
 #!/usr/bin/env node
-// node dist/validate.js --weights W --data DIR: the seed's validation, done properly.
+// node dist/validate.js --weights W --data DIR: the seed's validation, done properly. Options are
+// parsed before libtorch loads, so --help and option errors answer at once.
 import * as fs from 'fs';
 import * as path from 'path';
 import yargs from 'yargs';
 import { TorchError } from './errors';
-import { fail, print } from './cli';
-import { DataLoader, ImageFolder } from './data';
-import { setNumThreads } from './runtime';
-import { evaluate, evalTransform, loadTrainedModel } from './training/trainer';
+import { deviceOption, fail, numberOption, optionError, PARSER_CONFIGURATION, print, printWarnings } from './cli';
 
 async function main(): Promise<void> {
   const argv = await yargs(process.argv.slice(2))
-    .scriptName('validate')
-    .usage('$0 --weights W --data DIR\n\nAccuracy, per-class accuracy and the confusion matrix of a model written by train (best.pth, last.ckpt) or by PyTorch (a torchvision AlexNet state_dict).')
-    .option('weights', { type: 'string', demandOption: true, describe: 'best.pth / last.ckpt / a PyTorch .pth' })
-    .option('data', { type: 'string', demandOption: true, describe: 'An ImageFolder (or a folder with val/)' })
-    .option('batch-size', { type: 'number', default: 32, describe: 'Evaluation batch size' })
-    .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })
-    .option('threads', { type: 'number', default: 0, describe: 'Intra-op threads (0: all cores)' })
+    .scriptName('torchbridge-validate')
+    .parserConfiguration(PARSER_CONFIGURATION)
+    .usage('$0 --weights W --data DIR\n\nAccuracy, loss, per-class accuracy and the confusion matrix of a model written by train (best.pth, last.ckpt) or by PyTorch (a torchvision AlexNet state_dict).')
+    .option('weights', { type: 'string', requiresArg: true, demandOption: true, describe: 'best.pth / last.ckpt / a PyTorch .pth' })
+    .option('data', { type: 'string', requiresArg: true, demandOption: true, describe: 'An ImageFolder (or a folder with val/)' })
+    .option('batch-size', numberOption('batch-size', 'positive integer', 'Evaluation batch size', '32'))
+    .option('device', deviceOption('auto (CUDA when available), cpu, cuda or cuda:N', '"auto"'))
+    .option('threads', numberOption('threads', 'non-negative integer', 'Intra-op threads (0: all cores)', '0'))
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object' })
     .strict()
     .help()
-    .fail((msg: string, err: Error | undefined) => fail('validate', err ?? new Error(`${msg} (see --help)`)))
+    .fail(optionError('validate'))
     .parse();
-  if (argv.threads > 0) setNumThreads(argv.threads);
+  printWarnings('validate');
+  // Required here, not imported above: these load libtorch.
+  const { DataLoader, ImageFolder } = require('./data') as typeof import('./data');
+  const { checkDevice, cuda, setNumThreads } = require('./runtime') as typeof import('./runtime');
+  const { evaluate, evalTransform, loadTrainedModel } = require('./training/trainer') as typeof import('./training/trainer');
+  const { ProgressBar } = require('./training/progress') as typeof import('./training/progress');
+
+  const device = argv.device === undefined || argv.device === 'auto' ? (cuda.isAvailable() ? 'cuda' : 'cpu') : checkDevice('validate', '--device', argv.device);
+  if (argv.threads !== undefined && argv.threads > 0) setNumThreads(argv.threads);
   const root = fs.existsSync(path.join(argv.data, 'val')) ? path.join(argv.data, 'val') : argv.data;
   const { model, meta, classesKnown } = await loadTrainedModel(argv.weights);
   const ds = await ImageFolder.create(root, { transform: evalTransform(meta) });
@@ -37,18 +44,21 @@ async function main(): Promise<void> {
   if (classesKnown && ds.classes.join('\n') !== meta.classes.join('\n')) {
     throw new TorchError(`the model was trained on classes [${meta.classes}] but ${root} has [${ds.classes}]`, 'INVALID_ARGUMENT');
   }
-  if (argv.device !== 'cpu') await model.to(argv.device as 'cuda');
+  if (device !== 'cpu') await model.to(device as 'cuda');
   // The seed's preprocessing does not crop, so images differ in size: evaluate them one by one.
-  const batchSize = meta.recipe === 'seed' ? 1 : argv['batch-size'];
-  const result = await evaluate(model, new DataLoader(ds, { batchSize }), { device: argv.device, classes: ds.classes });
+  const batchSize = meta.recipe === 'seed' ? 1 : argv['batch-size'] ?? 32;
+  const loader = new DataLoader(ds, { batchSize });
+  const bar = new ProgressBar(loader.length, 'validating');
+  const result = await evaluate(model, loader, { device, classes: ds.classes, onBatch: (done) => bar.update(done) });
+  bar.done();
   const lines = [
-    `accuracy ${result.accuracy.toFixed(4)} (${Math.round(result.accuracy * result.count)}/${result.count}) on ${root}`,
+    `accuracy ${result.accuracy.toFixed(4)} (${Math.round(result.accuracy * result.count)}/${result.count}), loss ${result.loss.toFixed(4)} on ${root}`,
     ...result.perClass.map((p) => `  ${p.class}: ${p.accuracy.toFixed(4)} (${p.count} images)`),
     'confusion matrix (rows: true class, columns: predicted):',
     `  ${''.padEnd(12)}${ds.classes.map((c) => c.slice(0, 10).padStart(11)).join('')}`,
     ...result.confusion.map((row, i) => `  ${ds.classes[i].slice(0, 11).padEnd(12)}${row.map((n) => String(n).padStart(11)).join('')}`),
   ];
-  print(argv.json, { ...result, classes: ds.classes, weights: argv.weights, data: root }, lines.join('\n'));
+  print(argv.json, { ...result, classes: ds.classes, weights: argv.weights, data: root, device }, lines.join('\n'));
   model.dispose();
 }
 

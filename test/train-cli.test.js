@@ -48,12 +48,12 @@ test('--help documents every option with its default; bad options exit non-zero 
   }
   assert.match(help.stdout, /\[default: "finetune"\]/);
   const cases = [
-    [['--bogus', '1'], /Unknown argument: bogus/],
+    [['--bogus', '1'], /Unknown argument: --bogus/],
     [['--optimizer', 'rmsprop'], /optimizer.*rmsprop|Invalid values/s],
     [['--data', path.join(dir, 'nope')], /--data .*nope has no train\/ folder/],
     [['--weights', path.join(dir, 'missing.pth'), '--data', 'x'], /./],
     [['--head', 'append', '--freeze-features'], /--freeze-features trains only the classifier, which needs --head replace/],
-    [['--epochs', '0'], /Expected positive integer for epochs but received 0/],
+    [['--epochs', '0'], /--epochs: expected a positive integer, got '0'/],
     [['--image-size', '32'], /Expected integer >= 63 \(AlexNet's smallest input.* for imageSize but received 32/],
     [['--resume', path.join(dir, 'none.ckpt')], /--resume .*none\.ckpt does not exist/],
     [['--amp', 'fp32'], /amp.*fp32|Invalid values/s],
@@ -125,17 +125,27 @@ test('no arguments: a generated data set, a from-scratch notice, every artifact,
   assert.match(r.stdout, /(generated|using) a two-class data set \(discs vs stripes, real JPEG files\)/);
   assert.match(r.stdout, /no pretrained weights at .*alexnet-owt-7be5be79\.pth: training from scratch \(to fine-tune, put torchvision's alexnet-owt-7be5be79\.pth there/);
   assert.match(r.stdout, /^config: .*recipe=finetune head=replace epochs=2 batchSize=32/m);
-  assert.match(r.stdout, /^epoch 2\/2 {2}train loss \d\.\d{4} {2}train acc \d\.\d{4} {2}val acc \d\.\d{4} {2}lr \S+ {2}\d+\.\ds$/m);
+  assert.match(r.stdout, /^epoch 2\/2 {2}train loss \d\.\d{4} {2}train acc \d\.\d{4} {2}val loss \d\.\d{4} {2}val acc \d\.\d{4} {2}lr \S+ {2}\d+\.\ds$/m);
   const out = path.join(cwd, 'out');
   assert.match(r.stdout, new RegExp(`results in ${out.replace(/[/.]/g, '\\$&')}`));
   const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map(JSON.parse);
   assert.deepEqual(metrics.map((m) => m.epoch), [1, 2]);
-  assert.ok(metrics.every((m) => typeof m.trainLoss === 'number' && typeof m.valAcc === 'number'));
+  assert.ok(metrics.every((m) => typeof m.trainLoss === 'number' && typeof m.valAcc === 'number' && typeof m.valLoss === 'number'));
+  // The lr every step of the epoch used (cosine over 2 epochs from 1e-4), and the next epoch's.
+  assert.deepEqual(metrics.map((m) => [m.lr, m.nextLr]), [[1e-4, 5e-5], [5e-5, 0]]);
   const png = fs.readFileSync(path.join(out, 'curves.png'));
   assert.deepEqual([...png.subarray(1, 4)], [...Buffer.from('PNG')]);
   assert.equal(png.readUInt32BE(16), 800);
   const runJson = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
   assert.equal(runJson.config.epochs, 2);
+  // The last validation, per class, with its confusion matrix (rows: true class).
+  assert.equal(runJson.validation.epoch, 2);
+  assert.deepEqual(runJson.validation.classes, ['discs', 'stripes']);
+  assert.equal(runJson.validation.accuracy, metrics[1].valAcc);
+  assert.equal(runJson.validation.loss, metrics[1].valLoss);
+  assert.deepEqual(runJson.validation.perClass.map((p) => p.count), [32, 32]);
+  assert.deepEqual(runJson.validation.confusion.map((row) => row.reduce((a, b) => a + b, 0)), [32, 32]);
+  assert.equal(runJson.validation.perClass[0].accuracy, runJson.validation.confusion[0][0] / 32);
   assert.equal(runJson.libtorch, require('torchbridge').buildInfo().torchVersion);
   assert.ok(fs.existsSync(path.join(out, 'last.ckpt')));
   if (haveVision()) {
@@ -278,7 +288,10 @@ test('--recipe seed: append head, batch 1, Adam 1e-8, cosine tMax 50, gradients 
   // Softmax output fed to CrossEntropyLoss: each 2-class loss lies in [0.3133, 1.3133].
   assert.ok(steps.every((s) => s.loss >= 0.3132 && s.loss <= 1.3134));
   const epochs = events.filter((e) => e.event === 'epoch');
-  assert.deepEqual(epochs.map((e) => e.lr), [9.990133642141358e-9, 9.96057350657239e-9]);
+  // lr: what the epoch's steps used (the first epoch the initial 1e-8); nextLr: after the scheduler's step.
+  assert.deepEqual(epochs.map((e) => e.lr), [1e-8, 9.990133642141358e-9]);
+  assert.deepEqual(epochs.map((e) => e.nextLr), [9.990133642141358e-9, 9.96057350657239e-9]);
+  for (const e of epochs) assert.ok(steps.filter((s) => s.epoch === e.epoch).every((s) => s.lr === e.lr), 'every step used the epoch lr');
   for (const e of epochs) {
     const mean = steps.filter((s) => s.epoch === e.epoch).reduce((a, s) => a + s.loss, 0) / 7;
     assert.ok(Math.abs(e.trainLoss - mean) < 1e-9);

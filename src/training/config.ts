@@ -40,6 +40,10 @@ export interface TrainConfig {
   imageSize: number;
   /** Print one JSON object per event instead of text. */
   json: boolean;
+  /** The validation metric best.pth keeps the best of, and early stopping watches. */
+  keepBestBy: 'val_acc' | 'val_loss';
+  /** Stop after this many validations without improvement of keepBestBy (0: never). */
+  patience: number;
 }
 
 /** What each recipe fixes beyond the options (the seed's quirks live here). */
@@ -57,7 +61,7 @@ export interface RecipeDetails {
   pytorchDataLoader: boolean;
 }
 
-export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'device' | 'threads' | 'seed' | 'out' | 'resume' | 'evalEvery' | 'skipBadImages' | 'json' | 'imageSize' | 'exact' | 'amp'> & RecipeDetails> = {
+export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'device' | 'threads' | 'seed' | 'out' | 'resume' | 'evalEvery' | 'skipBadImages' | 'json' | 'imageSize' | 'exact' | 'amp' | 'keepBestBy' | 'patience'> & RecipeDetails> = {
   seed: {
     recipe: 'seed', head: 'append', epochs: 700, batchSize: 1, lr: 1e-8, optimizer: 'adam', momentum: 0, weightDecay: 0,
     scheduler: 'cosine', tMax: 50, freezeFeatures: false,
@@ -72,6 +76,7 @@ export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'dev
 
 export const DEFAULTS = {
   weights: 'DEFAULT', device: 'auto' as const, threads: 0, seed: 0, evalEvery: 1, skipBadImages: false, json: false, imageSize: 224, exact: false, amp: 'off' as const,
+  keepBestBy: 'val_acc' as const, patience: 0,
 };
 
 /**
@@ -96,7 +101,7 @@ export function resolveConfig(partial: Partial<TrainConfig> & { data: string; ou
     }
   }
   if (typeof c.weights !== 'string' || !c.weights) throw invalid(where, 'weights', "'DEFAULT', 'none' or a path", c.weights);
-  if (!['DEFAULT', 'none'].includes(c.weights) && !fs.existsSync(c.weights)) {
+  if (!['DEFAULT', 'none'].includes(c.weights) && !fs.existsSync(c.weights) && c.resume === undefined) { // resuming does not read them
     throw new TorchError(`${where}: --weights ${c.weights} does not exist`, 'INVALID_ARGUMENT');
   }
   oneOf(where, 'head', c.head, ['replace', 'append'] as const);
@@ -120,6 +125,8 @@ export function resolveConfig(partial: Partial<TrainConfig> & { data: string; ou
     throw invalid(where, 'imageSize', `integer >= ${ALEXNET_MIN_IMAGE_SIZE} (AlexNet's smallest input: smaller ones shrink to nothing before its last max-pool)`, c.imageSize);
   }
   bool(where, 'skipBadImages', c.skipBadImages);
+  oneOf(where, 'keepBestBy', c.keepBestBy, ['val_acc', 'val_loss'] as const);
+  int(where, 'patience', c.patience, 0);
   if (c.resume !== undefined && !fs.existsSync(c.resume)) throw new TorchError(`${where}: --resume ${c.resume} does not exist`, 'INVALID_ARGUMENT');
   if (c.freezeFeatures && c.head === 'append') {
     throw new TorchError(`${where}: --freeze-features trains only the classifier, which needs --head replace (the append head keeps a frozen 1000-way classifier)`, 'INVALID_ARGUMENT');
