@@ -21,7 +21,7 @@ if ! [ -f "$(find $venv/lib -path '*/torch/lib/libtorch_cuda.so' 2>/dev/null | h
   $venv/bin/pip install --disable-pip-version-check --progress-bar off --no-deps \
     --index-url "https://download.pytorch.org/whl/$tag" torch ${TORCHBRIDGE_CUDA_PIP_ARGS:-}
 fi
-prefix="$(find $venv/lib -maxdepth 4 -path '*/site-packages/torch' -type d | head -1)"
+prefix="$(find "$PWD/$venv/lib" -maxdepth 4 -path '*/site-packages/torch' -type d | head -1)"
 [ -f "$prefix/lib/libtorch_cuda.so" ] || { echo "check:cuda-build: the wheel in $venv has no libtorch_cuda.so: not a CUDA build" >&2; exit 1; }
 export LIBTORCH="$prefix"
 echo "check:cuda-build: $(node scripts/find-libtorch.js --describe)"
@@ -31,6 +31,8 @@ for want in TB_AUTOCAST_PER_DEVICE_TYPE TB_HAVE_ACCELERATOR_SYNC TB_HAVE_ACCELER
   case " $features " in *" -D$want "*) ;; *) echo "check:cuda-build: the probe $want failed against this 2.x libtorch: compat.h would compile its 1.13 branch" >&2; exit 1 ;; esac
 done
 
+# Node's own headers where installed (as npm passes them to cmake-js), else cmake-js downloads them.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then export npm_config_nodedir=/usr; fi
 started=$(date +%s)
 node node_modules/cmake-js/bin/cmake-js compile --directory . --out "$out" > "$out.log" 2>&1 || { tail -n 60 "$out.log"; echo "check:cuda-build: FAILED to build (log: $out.log)" >&2; exit 1; }
 addon="$out/Release/torchbridge.node"

@@ -153,10 +153,11 @@ function find() {
     'torchbridge: no libtorch found. Looked in:',
     ...tried.map((t) => `  - ${t}`),
     'Remedies (any one):',
-    '  - Debian/Ubuntu CPU: apt-get install libtorch-dev   (or: npm run setup)',
+    "  - in torchbridge's repository: npm run setup   (pip's PyTorch 2.x into .venv)",
+    '  - a pip/venv PyTorch: make `python3 -c "import torch"` work, or set PYTHON=/path/to/venv/bin/python',
+    '  - Debian/Ubuntu: apt-get install libtorch-dev   (PyTorch 1.13)',
     '  - an unzipped libtorch: export LIBTORCH=/path/to/libtorch',
     '  - a CMake prefix: export Torch_DIR=/path/to/share/cmake/Torch (or CMAKE_PREFIX_PATH)',
-    '  - a pip/venv PyTorch (CUDA builds): make `python3 -c "import torch"` work, or set PYTHON',
   ].join('\n'));
   err.code = 'LIBTORCH_NOT_FOUND';
   throw err;

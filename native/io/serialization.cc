@@ -14,31 +14,35 @@
 namespace tb {
 namespace {
 
-// Byte views of JS buffers, kept alive (by reference) while a worker reads them.
+// Byte views of JS buffers, for the work step, and the references that keep the buffers alive
+// until the Promise settles. The references belong to the convert step, which is destroyed on the
+// JS thread; the work step is destroyed on the worker thread (worker.h), where deleting a
+// reference would corrupt V8's handles.
+using BufferRefs = std::shared_ptr<std::vector<Napi::Reference<Napi::Value>>>;
 struct ByteViews {
-  std::vector<Napi::Reference<Napi::Value>> refs;
+  BufferRefs refs = std::make_shared<std::vector<Napi::Reference<Napi::Value>>>();
   std::vector<std::pair<const uint8_t*, size_t>> views;
 };
 
-std::shared_ptr<ByteViews> ArgByteViews(const Napi::CallbackInfo& info, size_t i) {
+ByteViews ArgByteViews(const Napi::CallbackInfo& info, size_t i) {
   if (!info[i].IsArray()) throw Napi::TypeError::New(info.Env(), "Expected an array of Uint8Arrays");
   Napi::Array arr = info[i].As<Napi::Array>();
-  auto out = std::make_shared<ByteViews>();
+  ByteViews out;
   for (uint32_t k = 0; k < arr.Length(); k++) {
     Napi::Value v = arr.Get(k);
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
       throw Napi::TypeError::New(info.Env(), "Expected an array of Uint8Arrays");
     }
     Napi::Uint8Array a = v.As<Napi::Uint8Array>();
-    out->views.emplace_back(a.Data(), a.ByteLength());
-    out->refs.push_back(Napi::Persistent(v));
+    out.views.emplace_back(a.Data(), a.ByteLength());
+    out.refs->push_back(Napi::Persistent(v));
   }
   return out;
 }
 
 // tensorsFromBytes(buffers, dtypes): one 1-D tensor per little-endian byte buffer (one copy).
 Napi::Value TensorsFromBytes(const Napi::CallbackInfo& info) {
-  auto bytes = ArgByteViews(info, 0);
+  auto [refs, views] = ArgByteViews(info, 0);
   if (!info[1].IsArray()) throw Napi::TypeError::New(info.Env(), "Expected an array of dtypes");
   Napi::Array names = info[1].As<Napi::Array>();
   std::vector<at::ScalarType> dtypes;
@@ -50,16 +54,14 @@ Napi::Value TensorsFromBytes(const Napi::CallbackInfo& info) {
     }
     if (!found) throw Napi::TypeError::New(info.Env(), "Unknown dtype " + name);
   }
-  if (dtypes.size() != bytes->views.size()) throw Napi::TypeError::New(info.Env(), "buffers and dtypes differ in length");
+  if (dtypes.size() != views.size()) throw Napi::TypeError::New(info.Env(), "buffers and dtypes differ in length");
   using Result = std::vector<at::Tensor>;
-  // Keep the JS buffers referenced until the worker is done (the lambda owns `bytes`); the
-  // references are released on the JS thread when the worker is destroyed.
   return RunAsync<Result>(
       info.Env(), false,
-      [bytes, dtypes]() {
+      [views = views, dtypes]() {
         Result out;
         for (size_t i = 0; i < dtypes.size(); i++) {
-          auto [ptr, len] = bytes->views[i];
+          auto [ptr, len] = views[i];
           int64_t size = static_cast<int64_t>(c10::elementSize(dtypes[i]));
           TORCH_CHECK(len % size == 0, "byte length ", len, " is not a multiple of the element size ", size);
           at::Tensor t = at::empty({static_cast<int64_t>(len) / size}, at::TensorOptions().dtype(dtypes[i]));
@@ -68,7 +70,7 @@ Napi::Value TensorsFromBytes(const Napi::CallbackInfo& info) {
         }
         return out;
       },
-      [](Napi::Env env, Result& tensors) { return TensorArray(env, tensors); });
+      [refs = refs](Napi::Env env, Result& tensors) { return TensorArray(env, tensors); });
 }
 
 // tensorBytes(handles): each tensor's elements in C order as an external ArrayBuffer. A contiguous
@@ -133,16 +135,16 @@ uint32_t Crc32(const uint8_t* data, size_t len, uint32_t crc) {
 
 // crc32(buffers): the zip CRC-32 of each buffer, computed off the JS thread.
 Napi::Value Crc32Of(const Napi::CallbackInfo& info) {
-  auto bytes = ArgByteViews(info, 0);
+  auto [refs, views] = ArgByteViews(info, 0);
   using Result = std::vector<uint32_t>;
   return RunAsync<Result>(
       info.Env(), false,
-      [bytes]() {
+      [views = views]() {
         Result out;
-        for (auto [ptr, len] : bytes->views) out.push_back(Crc32(ptr, len, 0));
+        for (auto [ptr, len] : views) out.push_back(Crc32(ptr, len, 0));
         return out;
       },
-      [](Napi::Env env, Result& crcs) {
+      [refs = refs](Napi::Env env, Result& crcs) {
         Napi::Array arr = Napi::Array::New(env, crcs.size());
         for (size_t i = 0; i < crcs.size(); i++) arr.Set(i, Napi::Number::New(env, crcs[i]));
         return arr;
