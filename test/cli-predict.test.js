@@ -7,10 +7,9 @@ const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { io, models, cuda, training } = require('torchbridge');
-const { tmpDir } = require('./helpers/reference');
+const { tmpDir, VISION_PYTHON } = require('./helpers/reference');
 
 const DIST = path.join(__dirname, '..', 'dist');
-const VISION_PYTHON = '/usr/bin/python3'; // Debian's torchvision
 let dir;
 let synthetic;
 let twoClass;

@@ -8,11 +8,10 @@ const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { io, training, scope, Tensor } = require('torchbridge');
-const { tmpDir } = require('./helpers/reference');
+const { tmpDir, VISION_PYTHON } = require('./helpers/reference');
 const { threeClassData } = require('./helpers/three-classes');
 
 const TRAIN = path.join(__dirname, '..', 'dist', 'train.js');
-const VISION_PYTHON = '/usr/bin/python3'; // Debian's torchvision
 let dir;
 let env;
 let synthetic;

@@ -8,9 +8,8 @@ const fs = require('fs');
 const path = require('path');
 const sharp = require('sharp');
 const { data } = require('torchbridge');
-const { tmpDir } = require('./helpers/reference');
+const { tmpDir, VISION_PYTHON } = require('./helpers/reference');
 
-const VISION_PYTHON = '/usr/bin/python3'; // Debian's torchvision 0.14 and Pillow 9
 const haveVision = (() => {
   try {
     execFileSync(VISION_PYTHON, ['-c', 'import PIL, torchvision'], { stdio: 'ignore' });
