@@ -44,8 +44,9 @@ rpath="$(readelf -d "$addon" | sed -n 's/.*(RPATH).*\[\(.*\)\]/\1/p')"
 echo "check:cuda-build: RPATH: $rpath"
 [ "$rpath" = "$prefix/lib" ] || { echo "check:cuda-build: RPATH is not $prefix/lib" >&2; exit 1; }
 # GradScaler's CUDA path dispatches to these kernels of libtorch_cuda.
+symbols="$(nm -D --defined-only "$prefix/lib/libtorch_cuda.so")"
 for kernel in _amp_foreach_non_finite_check_and_unscale_cuda_ _amp_update_scale_cuda_; do
-  nm -D --defined-only "$prefix/lib/libtorch_cuda.so" | grep -q "$kernel" && echo "check:cuda-build: libtorch_cuda defines $kernel (GradScaler on CUDA)" \
+  grep -q "$kernel" <<< "$symbols" && echo "check:cuda-build: libtorch_cuda defines $kernel (GradScaler on CUDA)" \
     || { echo "check:cuda-build: libtorch_cuda lacks $kernel" >&2; exit 1; }
 done
 cat <<MSG
