@@ -42,7 +42,7 @@ const query = (py, code) => execFileSync(py, ['-c', code], { encoding: 'utf8', s
 const pairs = [];
 const venvPython = path.join(ROOT, '.venv', 'bin', 'python');
 const main = buildInfo().torchVersion;
-if (fs.existsSync(venvPython) && query(venvPython, 'import torch; print(torch.__version__)').split('+')[0] === main) {
+if (fs.existsSync(venvPython) && /^\d+\.\d+\.\d+/.exec(query(venvPython, 'import torch; print(torch.__version__)'))[0] === main) {
   pairs.push({ name: main, env: {}, python: venvPython, fused: !main.startsWith('1.') });
 }
 // --quick (the CI smoke run) compares the main build only: every pair costs a dozen processes.

@@ -6,7 +6,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { execFileSync, spawnSync } = require('child_process');
-const { tmpDir } = require('./helpers/reference');
+const { tmpDir, torchVersionOf } = require('./helpers/reference');
 
 const ROOT = path.join(__dirname, '..');
 const FIND = path.join(ROOT, 'scripts', 'find-libtorch.js');
@@ -14,8 +14,8 @@ const system = JSON.parse(execFileSync(process.execPath, [FIND, '--json'], { enc
 const configured = JSON.parse(execFileSync(process.execPath, [FIND, '--json'], { encoding: 'utf8' }));
 const { check } = require('../scripts/check-addon');
 
-function find(env, mode = '--json') {
-  const r = spawnSync(process.execPath, [FIND, mode], {
+function find(env, mode = '--json', script = FIND) {
+  const r = spawnSync(process.execPath, [script, mode], {
     encoding: 'utf8',
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
   });
@@ -44,8 +44,12 @@ test('discovery order: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH, Python, system', 
   fs.writeFileSync(fakePython, `#!/bin/sh\necho ${path.join(viaPython, 'share', 'cmake')}\n`, { mode: 0o755 });
   const viaEnv = fakeLibtorch('libtorch');
 
-  assert.equal(JSON.parse(find({ PYTHON: fakePython }).stdout).prefix, viaPython);
-  assert.equal(JSON.parse(find({ PYTHON: fakePython }).stdout).via, `${fakePython} (torch.utils.cmake_prefix_path)`);
+  // A copy of the script outside the repository, where no .venv is beside it.
+  const elsewhere = path.join(tmpDir('build'), 'scripts', 'find-libtorch.js');
+  fs.mkdirSync(path.dirname(elsewhere), { recursive: true });
+  fs.copyFileSync(FIND, elsewhere);
+  assert.equal(JSON.parse(find({ PYTHON: fakePython }, '--json', elsewhere).stdout).prefix, viaPython);
+  assert.equal(JSON.parse(find({ PYTHON: fakePython }, '--json', elsewhere).stdout).via, `${fakePython} (torch.utils.cmake_prefix_path)`);
   assert.equal(JSON.parse(find({ PYTHON: fakePython, LIBTORCH: viaEnv }).stdout).prefix, viaEnv);
   assert.equal(JSON.parse(find({ PYTHON: fakePython, Torch_DIR: system.torchDir }).stdout).via, 'Torch_DIR');
   const prefixPath = ['/nonexistent', path.join(viaEnv, 'share', 'cmake')].join(path.delimiter);
@@ -64,14 +68,16 @@ test('discovery order: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH, Python, system', 
 test('version and C++ standard read from the real headers of each libtorch here', (t) => {
   const layouts = [{ env: { TORCHBRIDGE_TORCH: 'system' }, python: '/usr/bin/python3' }];
   for (const venv of ['.venv', '.venv-cuda']) {
-    const python = path.join(ROOT, venv, 'bin', 'python');
-    if (!fs.existsSync(python)) continue;
-    const prefix = execFileSync(python, ['-c', 'import torch, os; print(os.path.dirname(torch.__file__))'], { encoding: 'utf8' }).trim();
-    layouts.push({ env: { LIBTORCH: prefix }, python });
+    const lib = path.join(ROOT, venv, 'lib');
+    const sitePackages = fs.existsSync(lib) && path.join(lib, fs.readdirSync(lib).find((d) => d.startsWith('python')) || '', 'site-packages');
+    const wheel = sitePackages && fs.existsSync(sitePackages) && fs.readdirSync(sitePackages).find((d) => /^torch-.*\.dist-info$/.test(d));
+    // The wheel's own metadata is the version to expect (the CUDA wheel is installed without its
+    // dependencies, so `import torch` fails there).
+    if (wheel) layouts.push({ env: { LIBTORCH: path.join(sitePackages, 'torch') }, version: /^Version: (.*)$/m.exec(fs.readFileSync(path.join(sitePackages, wheel, 'METADATA'), 'utf8'))[1] });
   }
-  for (const { env, python } of layouts) {
+  for (const { env, python, version } of layouts) {
     const found = JSON.parse(find(env).stdout);
-    const pyVersion = execFileSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).trim().split('+')[0];
+    const pyVersion = /^\d+\.\d+\.\d+/.exec(version || torchVersionOf(python))[0];
     assert.equal(found.version, pyVersion, found.prefix);
     const [major, minor] = pyVersion.split('.').map(Number);
     assert.equal(found.cxxStandard, major > 2 || (major === 2 && minor >= 12) ? 20 : 17, found.prefix);

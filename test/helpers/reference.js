@@ -12,9 +12,10 @@ const ROOT = path.join(__dirname, '..', '..');
 const SCRIPT = path.join(__dirname, '..', 'python', 'reference.py');
 const VISION_PYTHON = '/usr/bin/python3';
 
+// torch.__version__ as libtorch reports its own: major.minor.patch (pip adds '+cpu', Debian 'a0+git...').
 function torchVersionOf(python) {
   try {
-    return execFileSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return /^\d+\.\d+\.\d+/.exec(execFileSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))[0];
   } catch {
     return null;
   }
@@ -24,7 +25,7 @@ function matchingPython() {
   if (process.env.TORCHBRIDGE_PYTHON) return process.env.TORCHBRIDGE_PYTHON;
   const loaded = require('../../dist').buildInfo().torchVersion;
   for (const python of [path.join(ROOT, '.venv', 'bin', 'python'), VISION_PYTHON]) {
-    if (fs.existsSync(python) && (torchVersionOf(python) || '').split('+')[0] === loaded) return python;
+    if (fs.existsSync(python) && torchVersionOf(python) === loaded) return python;
   }
   return null;
 }
