@@ -119,3 +119,23 @@ function zipCheckpoint(dataPkl, storages = []) {
 }
 
 module.exports = { op, b, ops, str, int, float, put, get, global, pickle, storagePid, tensorPickle, legacyFile, zipFile, zipCheckpoint, crc32 };
+
+/** The entries of a zip whose entries are stored (not compressed), as [name, bytes] pairs, read from its central directory. */
+function readStoredZip(buf) {
+  const end = buf.length - 22;
+  const count = buf.readUInt16LE(end + 10);
+  let p = buf.readUInt32LE(end + 16);
+  const entries = [];
+  for (let i = 0; i < count; i++) {
+    const size = buf.readUInt32LE(p + 20);
+    const nameLen = buf.readUInt16LE(p + 28);
+    const skip = nameLen + buf.readUInt16LE(p + 30) + buf.readUInt16LE(p + 32);
+    const local = buf.readUInt32LE(p + 42);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    entries.push([buf.toString('utf8', p + 46, p + 46 + nameLen), buf.subarray(start, start + size)]);
+    p += 46 + skip;
+  }
+  return entries;
+}
+
+module.exports.readStoredZip = readStoredZip;
