@@ -1,7 +1,7 @@
 'use strict';
 // Seeded mutations of small checkpoints in every format io.load reads (zip, legacy, safetensors),
-// each loaded in a child process: byte flips, truncations, zip directory damage, lying sizes and
-// opcode swaps. Any crash (signal), hang, failure that is not a TorchError naming the file, or
+// each loaded in a child process: byte flips, truncations, zip directory damage, lying sizes,
+// opcode swaps, and hostile values (floats, huge ints, globals, '__proto__') put in place of a value. Any crash (signal), hang, failure that is not a TorchError naming the file, or
 // loaded value that is not plain data (a function, an internal object, an out-of-range shape)
 // fails the test.
 // A failure prints the mutation (base, index, kind, detail) and keeps the files for replay.
@@ -102,9 +102,43 @@ function flipBytes(rng, buf, from = 0, to = buf.length) {
   return [out, `at ${at.join(',')}`];
 }
 
+const ARG_BYTES = { 0x80: 1, 0x4b: 1, 0x68: 1, 0x71: 1, 0x4d: 2, 0x4a: 4, 0x6a: 4, 0x72: 4, 0x47: 8, 0x95: 8 };
+const ARG_LENGTH = { 0x8c: 1, 0x43: 1, 0x55: 1, 0x8a: 1, 0x58: 4, 0x42: 4, 0x54: 4, 0x8b: 4, 0x8d: 8, 0x8e: 8, 0x96: 8 }; // bytes of the length prefix
+const ARG_LINES = { 0x63: 2, 0x49: 1, 0x4c: 1, 0x46: 1, 0x53: 1, 0x56: 1, 0x67: 1, 0x70: 1, 0x50: 1 };
+const PUSHES_SCALAR = new Set([0x4b, 0x4d, 0x4a, 0x47, 0x8a, 0x58, 0x8c, 0x4e, 0x88, 0x89]);
+
+/** [start, end) of each opcode of a well-formed pickle. */
+function opcodeSpans(pkl) {
+  const spans = [];
+  for (let p = 0; p < pkl.length;) {
+    const code = pkl[p];
+    let end = p + 1;
+    if (code in ARG_BYTES) end += ARG_BYTES[code];
+    else if (code in ARG_LENGTH) {
+      const n = ARG_LENGTH[code];
+      end += n + Number(n === 1 ? pkl[end] : n === 4 ? pkl.readUInt32LE(end) : pkl.readBigUInt64LE(end));
+    } else for (let k = ARG_LINES[code] ?? 0; k > 0; k--) end = pkl.indexOf(0x0a, end) + 1;
+    spans.push([p, end]);
+    p = end;
+  }
+  return spans;
+}
+
+// One value each, to put where the pickle pushes one: what PyTorch would refuse or never write.
+const HOSTILE_VALUES = [
+  P.float(1e300), P.float(2.5), P.float(-1), P.float(NaN), Buffer.concat([P.b(0x8a, 8), Buffer.from('0000000000000010', 'hex')]), P.int(-1),
+  P.global('torch._utils', '_rebuild_tensor_v2'), P.global('torch', 'FloatStorage'), P.str('__proto__'), P.b(op.EMPTY_DICT), P.b(op.EMPTY_LIST),
+];
+
 /** The pickle-level mutations: the container is rebuilt around the mutated pickle (with valid CRCs), so the loader gets past them. */
 function mutatePickle(rng, pkl) {
-  const how = pick(rng, ['flip', 'opcode', 'truncate', 'splice']);
+  const how = pick(rng, ['flip', 'opcode', 'truncate', 'splice', 'value', 'value']);
+  if (how === 'value') { // a scalar replaced by a hostile value, the rest intact
+    const spans = opcodeSpans(pkl).filter(([p]) => PUSHES_SCALAR.has(pkl[p]));
+    const [from, to] = pick(rng, spans);
+    const k = int(rng, HOSTILE_VALUES.length);
+    return [Buffer.concat([pkl.subarray(0, from), HOSTILE_VALUES[k], pkl.subarray(to)]), `pickle value at ${from} -> hostile ${k}`];
+  }
   if (how === 'flip') { const [out, d] = flipBytes(rng, pkl); return [out, `pickle flip ${d}`]; }
   if (how === 'truncate') { const n = int(rng, pkl.length); return [pkl.subarray(0, n), `pickle truncate to ${n}`]; }
   if (how === 'splice') {
