@@ -4,9 +4,10 @@
 //  1. memory: RSS and live tensors over --steps training steps of a small model (as
 //     test/memory.test.js, longer and with a report);
 //  2. kill and resume: `node dist/train.js` on the generated data set, SIGKILLed at random times
-//     --kills times, each time resumed with --resume; then run to the end. Counts the resumes that
-//     failed, the kills that left a temp file, and what is left over at the end.
-// Usage: node bench/soak.js [--steps 1000] [--kills 20] [--seed 1] [--out DIR] [--keep]
+//     --kills times, each time resumed with --resume (a run that ends before its kill starts a new
+//     one), then the last run to its end. Counts the resumes that failed, the kills that left a
+//     temp file (killed mid-save), and the temp files left at the end (later saves remove them).
+// Usage: node bench/soak.js [--steps 1000] [--kills 20] [--epochs 3] [--seed 1] [--out DIR] [--keep]
 //        (--steps 0 or --kills 0 skips that part). Exit status 1 if any check failed.
 const fs = require('fs');
 const os = require('os');
@@ -18,6 +19,7 @@ const { nn, optim, tensor, rand, memory, scope, manualSeed, io, training, Tensor
 const argv = yargs(process.argv.slice(2))
   .option('steps', { type: 'number', default: 1000, describe: 'training steps of the memory check (0: skip)' })
   .option('kills', { type: 'number', default: 20, describe: 'SIGKILLs of train.js, each followed by --resume (0: skip)' })
+  .option('epochs', { type: 'number', default: 3, describe: 'epochs of each train.js run (a run that ends before its kill starts a new one)' })
   .option('seed', { type: 'number', default: 1, describe: 'seeds the kill times' })
   .option('out', { type: 'string', describe: 'work folder (default: a new one under the OS temp folder)' })
   .option('keep', { type: 'boolean', default: false, describe: 'keep the work folder' })
@@ -118,56 +120,63 @@ function runTrain(args, env, killAfterFirstStepMs) {
   });
 }
 
-async function killSoak(kills, seed, work) {
+async function killSoak(kills, seed, epochs, work) {
   const random = rng(seed);
   const cache = path.join(work, 'cache');
   process.env.TORCHBRIDGE_CACHE = cache;
   const data = (await training.ensureSyntheticDataset()).root;
   const env = { ...process.env, TORCHBRIDGE_CACHE: cache, TORCH_HOME: path.join(work, 'torch-home') };
-  const out = path.join(work, 'run');
-  const ckpt = path.join(out, 'last.ckpt');
-  const epochs = kills + 3;
-  const base = ['--data', data, '--weights', 'none', '--epochs', String(epochs), '--image-size', '64', '--threads', '2', '--seed', '3', '--json', '--out', out];
-  let epochMs = 30000; // until measured: the time from the first step to the end of an epoch's checkpoint
+  const runs = [];
+  const newRun = () => { runs.push(path.join(work, `run-${runs.length + 1}`)); return runs[runs.length - 1]; };
+  let out = newRun();
+  const ckpt = () => path.join(out, 'last.ckpt');
+  const args = () => ['--data', data, '--weights', 'none', '--epochs', String(epochs), '--image-size', '64', '--threads', '2', '--seed', '3', '--json', '--out', out,
+    ...(fs.existsSync(ckpt()) ? ['--resume', ckpt()] : [])];
+  let epochMs = 30000; // until measured: from one epoch's end to the next (steps, validation, checkpoint)
   const rounds = [];
-  for (let k = 0; k < kills; k++) {
-    const resume = fs.existsSync(ckpt) ? ['--resume', ckpt] : [];
+  for (let k = 0; k < kills;) {
+    const resumed = fs.existsSync(ckpt());
     const delay = Math.round(random() * epochMs * 1.2);
-    const r = await runTrain([...base, ...resume], env, delay);
+    const r = await runTrain(args(), env, delay);
     if (r.epochs.length >= 2) epochMs = r.epochs[1].atMs - r.epochs[0].atMs;
     else if (r.epochs.length === 1 && r.firstStepMs !== null) epochMs = Math.max(epochMs, r.epochs[0].atMs - r.firstStepMs);
-    const temps = fs.existsSync(out) ? tempFiles(out) : [];
-    let ckptLoads = null;
-    if (fs.existsSync(ckpt)) {
+    let lastCkptEpoch = null;
+    if (fs.existsSync(ckpt())) {
       try {
-        const ck = await io.load(ckpt);
-        ckptLoads = ck.epoch;
+        const ck = await io.load(ckpt());
+        lastCkptEpoch = ck.epoch;
         disposeAll(ck);
       } catch (e) {
-        ckptLoads = `${e.code}: ${e.message}`;
+        lastCkptEpoch = `${e.code}: ${e.message}`;
       }
     }
     const round = {
-      round: k + 1, resumed: resume.length > 0, reachedTraining: r.firstStepMs !== null, killedAfterFirstStepMs: r.killed ? delay : null,
-      exit: r.signal ?? r.code, epochsDone: r.epochs.map((e) => e.epoch), tempFilesAfter: temps.length, lastCkptEpoch: ckptLoads,
+      run: path.basename(out), resumed, reachedTraining: r.firstStepMs !== null, killedAfterFirstStepMs: r.killed ? delay : null,
+      exit: r.signal ?? r.code, epochsDone: r.epochs.map((e) => e.epoch), tempFilesAfter: tempFiles(out).length, lastCkptEpoch,
     };
     rounds.push(round);
-    console.log(`kill ${k + 1}/${kills}: ${JSON.stringify(round)}`);
-    check(r.firstStepMs !== null, `round ${k + 1}: train.js never reached a training step (exit ${r.signal ?? r.code}): ${r.stderr.slice(-500)}`);
-    check(ckptLoads === null || typeof ckptLoads === 'number', `round ${k + 1}: last.ckpt does not load: ${ckptLoads}`);
-    if (!r.killed) break; // it finished (or failed) before its kill
+    console.log(`${r.killed ? `kill ${k + 1}/${kills}` : 'finished before its kill'}: ${JSON.stringify(round)}`);
+    check(r.firstStepMs !== null, `${round.run}: train.js never reached a training step (exit ${round.exit}): ${r.stderr.slice(-500)}`);
+    check(lastCkptEpoch === null || typeof lastCkptEpoch === 'number', `${round.run}: last.ckpt does not load: ${lastCkptEpoch}`);
+    if (r.killed) k++;
+    else { // it ended before its kill: the next kills go to a fresh run
+      check(r.code === 0, `${round.run}: train.js exited ${round.exit}: ${r.stderr.slice(-500)}`);
+      out = newRun();
+    }
   }
-  const final = await runTrain([...base, ...(fs.existsSync(ckpt) ? ['--resume', ckpt] : [])], env, null);
-  const left = tempFiles(out);
-  const ck = await io.load(ckpt);
+  const finalResumed = fs.existsSync(ckpt());
+  const final = await runTrain(args(), env, null);
+  const left = runs.flatMap((dir) => (fs.existsSync(dir) ? tempFiles(dir).map((f) => path.join(path.basename(dir), f)) : []));
+  const ck = await io.load(ckpt());
   const finalEpoch = ck.epoch;
   disposeAll(ck);
+  const killed = rounds.filter((r) => r.killedAfterFirstStepMs !== null);
   const result = {
-    kills: rounds.filter((r) => r.killedAfterFirstStepMs !== null).length,
-    resumes: rounds.filter((r) => r.resumed).length,
+    kills: killed.length, runs: runs.length, epochsPerRun: epochs,
+    resumes: rounds.filter((r) => r.resumed).length + (finalResumed ? 1 : 0),
     resumesThatFailed: rounds.filter((r) => r.resumed && !r.reachedTraining).length,
-    killsThatLeftTempFiles: rounds.filter((r) => r.tempFilesAfter > 0).length,
-    finalExit: final.code, finalEpoch, epochs, tempFilesAtEnd: left.length,
+    killsThatLeftATempFile: killed.filter((r) => r.tempFilesAfter > 0).length,
+    finalExit: final.code, finalEpoch, tempFilesAtEnd: left.length,
   };
   console.log(`kill and resume: ${JSON.stringify(result)}`);
   check(final.code === 0, `the final run exited ${final.code}: ${final.stderr.slice(-1000)}`);
@@ -181,11 +190,13 @@ async function killSoak(kills, seed, work) {
   fs.mkdirSync(work, { recursive: true });
   const report = {};
   if (argv.steps > 0) report.memory = await memorySoak(argv.steps);
-  if (argv.kills > 0) report.killResume = await killSoak(argv.kills, argv.seed, work);
+  if (argv.kills > 0) report.killResume = await killSoak(argv.kills, argv.seed, argv.epochs, work);
   report.failures = failures;
   fs.writeFileSync(path.join(work, 'soak.json'), `${JSON.stringify(report, null, 2)}\n`);
   console.log(failures.length ? `FAILED:\n  ${failures.join('\n  ')}` : 'all checks passed');
   console.log(`report: ${path.join(work, 'soak.json')}`);
-  if (!argv.keep) for (const sub of ['run', 'cache', 'torch-home']) fs.rmSync(path.join(work, sub), { recursive: true, force: true });
+  if (!argv.keep) {
+    for (const sub of fs.readdirSync(work)) if (/^(run-\d+|cache|torch-home)$/.test(sub)) fs.rmSync(path.join(work, sub), { recursive: true, force: true });
+  }
   process.exit(failures.length ? 1 : 0);
 })().catch((e) => { console.error(e); process.exit(1); });

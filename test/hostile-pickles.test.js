@@ -181,6 +181,20 @@ test('a valid file with a 200,000-element tuple and list loads (no spread of 200
   }
 });
 
+test('a checkpoint with more than 65,535 zip entries (one per tensor) reads back: the writer adds the zip64 end record', async () => {
+  const { zipChunks } = require('../dist/io/zip'); // io.save's writer; 70k real tensors would take a minute here
+  const n = 70000;
+  const value = Buffer.from(new Float32Array([7]).buffer);
+  const records = Array.from({ length: n }, (_, i) => ({ name: `archive/data/${i}`, data: value, crc32: P.crc32(value) }));
+  const pkl = P.pickle(P.tensorPickle(String(n - 1), 1, P.int(0), [], []));
+  records.push({ name: 'archive/data.pkl', data: pkl, crc32: P.crc32(pkl) });
+  const file = path.join(dir, 'many.pth');
+  fs.writeFileSync(file, Buffer.concat(zipChunks(records)));
+  const t = await io.load(file);
+  assert.deepEqual(Array.from(t.toArray()), [7]);
+  t.dispose();
+});
+
 test('a 200 kB integer (LONG4) loads in linear time', async () => {
   const bytes = Buffer.alloc(200000, 0x11);
   const len = Buffer.alloc(4);
