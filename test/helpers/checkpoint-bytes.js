@@ -25,7 +25,7 @@ function pickle(...parts) {
 
 const tuple = (items) => Buffer.concat([b(op.MARK), ...items, b(op.TUPLE)]);
 
-/** A storage reference as torch.save writes it: persistent id ('storage', type, key, location, numel). */
+/** A storage reference: persistent id ('storage', type, key, location, numel, None), the legacy form (zip files drop the None; io.load takes both). */
 function storagePid(key, numel, dtype = 'FloatStorage') {
   return Buffer.concat([tuple([str('storage'), global('torch', dtype), str(key), str('cpu'), int(numel), b(op.NONE)]), b(op.BINPERSID)]);
 }
