@@ -88,7 +88,7 @@ function disposeAll(root) {
   }
 }
 
-const tempFiles = (dir) => fs.readdirSync(dir).filter((f) => /^\..*\.\d+\.[0-9a-f]{8}\.tmp$/.test(f));
+const tempFiles = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []).filter((f) => /^\..*\.\d+\.[0-9a-f]{8}\.tmp$/.test(f));
 
 /** Runs train.js until it exits, or SIGKILLs it `killAfterFirstStepMs` after its first training step. */
 function runTrain(args, env, killAfterFirstStepMs) {
@@ -136,6 +136,7 @@ async function killSoak(kills, seed, epochs, work) {
   const rounds = [];
   for (let k = 0; k < kills;) {
     const resumed = fs.existsSync(ckpt());
+    const tempsBefore = new Set(tempFiles(out));
     const delay = Math.round(random() * epochMs * 1.2);
     const r = await runTrain(args(), env, delay);
     if (r.epochs.length >= 2) epochMs = r.epochs[1].atMs - r.epochs[0].atMs;
@@ -152,7 +153,8 @@ async function killSoak(kills, seed, epochs, work) {
     }
     const round = {
       run: path.basename(out), resumed, reachedTraining: r.firstStepMs !== null, killedAfterFirstStepMs: r.killed ? delay : null,
-      exit: r.signal ?? r.code, epochsDone: r.epochs.map((e) => e.epoch), tempFilesAfter: tempFiles(out).length, lastCkptEpoch,
+      exit: r.signal ?? r.code, epochsDone: r.epochs.map((e) => e.epoch), tempFilesAfter: tempFiles(out).length,
+      newTempFiles: tempFiles(out).filter((f) => !tempsBefore.has(f)).length, lastCkptEpoch,
     };
     rounds.push(round);
     console.log(`${r.killed ? `kill ${k + 1}/${kills}` : 'finished before its kill'}: ${JSON.stringify(round)}`);
@@ -166,7 +168,7 @@ async function killSoak(kills, seed, epochs, work) {
   }
   const finalResumed = fs.existsSync(ckpt());
   const final = await runTrain(args(), env, null);
-  const left = runs.flatMap((dir) => (fs.existsSync(dir) ? tempFiles(dir).map((f) => path.join(path.basename(dir), f)) : []));
+  const left = runs.flatMap((dir) => tempFiles(dir).map((f) => path.join(path.basename(dir), f)));
   const ck = await io.load(ckpt());
   const finalEpoch = ck.epoch;
   disposeAll(ck);
@@ -175,7 +177,7 @@ async function killSoak(kills, seed, epochs, work) {
     kills: killed.length, runs: runs.length, epochsPerRun: epochs,
     resumes: rounds.filter((r) => r.resumed).length + (finalResumed ? 1 : 0),
     resumesThatFailed: rounds.filter((r) => r.resumed && !r.reachedTraining).length,
-    killsThatLeftATempFile: killed.filter((r) => r.tempFilesAfter > 0).length,
+    killsMidSave: killed.filter((r) => r.newTempFiles > 0).length, // each left a new temp file
     finalExit: final.code, finalEpoch, tempFilesAtEnd: left.length,
   };
   console.log(`kill and resume: ${JSON.stringify(result)}`);

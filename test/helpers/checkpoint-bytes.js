@@ -16,7 +16,6 @@ const float = (v) => { const x = Buffer.alloc(9); x[0] = 0x47; x.writeDoubleBE(v
 const put = (i) => Buffer.concat([b(0x72), u32(i)]); // LONG_BINPUT
 const get = (i) => Buffer.concat([b(0x6a), u32(i)]); // LONG_BINGET
 const global = (module, name) => Buffer.from(`c${module}\n${name}\n`, 'latin1');
-const ops = (...codes) => Buffer.from(codes);
 
 /** A protocol-2 pickle of the given parts (Buffers, or opcode numbers) followed by STOP. */
 function pickle(...parts) {
@@ -118,7 +117,6 @@ function zipCheckpoint(dataPkl, storages = []) {
   ]);
 }
 
-module.exports = { op, b, ops, str, int, float, put, get, global, pickle, storagePid, tensorPickle, legacyFile, zipFile, zipCheckpoint, crc32 };
 
 /** The entries of a zip whose entries are stored (not compressed), as [name, bytes] pairs, read from its central directory. */
 function readStoredZip(buf) {
@@ -138,4 +136,4 @@ function readStoredZip(buf) {
   return entries;
 }
 
-module.exports.readStoredZip = readStoredZip;
+module.exports = { op, b, str, int, float, put, get, global, pickle, storagePid, tensorPickle, legacyFile, zipFile, zipCheckpoint, readStoredZip, crc32 };
