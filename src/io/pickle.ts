@@ -393,7 +393,7 @@ export function pickle(value: PyValue): Buffer {
     } else if (typeof v === 'string') str(v);
     else if (memo.has(v)) get(memo.get(v)!);
     else if (v instanceof PyGlobal) global(v);
-    else if (v instanceof PyTuple) tupleOf(v.items);
+    else if (v instanceof PyTuple) { tupleOf(v.items); put(v); } // memoised as Python does: shared tuples are written once
     else if (v instanceof PyPersistent) { tupleOf(v.id); push(0x51); }
     else if (v instanceof PyReduce) {
       global(v.fn);

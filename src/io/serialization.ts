@@ -364,6 +364,7 @@ export async function loadSafetensorsBuffer(file: string, buf: Buffer, opts: Loa
 // ---- saving ----------------------------------------------------------------------------------
 
 const REBUILD = new PyGlobal('torch._utils', '_rebuild_tensor_v2');
+const MAX_SAVE_DEPTH = 1000; // about where Python's recursive pickler stops too (sys.getrecursionlimit())
 const ORDERED_DICT = new PyGlobal('collections', 'OrderedDict');
 
 /**
@@ -375,30 +376,32 @@ export async function save(obj: PyValue, file: string): Promise<void> {
   const where = 'io.save';
   if (typeof file !== 'string' || file === '') throw invalid(where, 'path', 'non-empty string', file);
   const tensors: Tensor[] = [];
-  const keys = new Map<Tensor, string>();
   const seen = new Set<object>();
-  const done = new Map<object, PyValue>(); // shared containers stay shared (pickle memoises them), not copied per reference
+  // A tensor or container referenced twice is converted once, so the pickle memoises it and it
+  // loads back as one object, as in Python (and shared structure is not written per reference).
+  const done = new Map<object, PyValue>();
   const convert = (v: PyValue): PyValue => {
+    if (v !== null && typeof v === 'object' && done.has(v)) return done.get(v)!;
     if (v instanceof Tensor) {
-      let key = keys.get(v);
-      if (key === undefined) {
-        v._h(where, 'tensor');
-        key = String(tensors.length);
-        keys.set(v, key);
-        tensors.push(v);
-      }
+      v._h(where, 'tensor');
+      const key = String(tensors.length);
+      tensors.push(v);
       const shape = v.shape;
       const stride = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
       const numel = shape.reduce((a, b) => a * b, 1);
       const storage = new PyPersistent(['storage', new PyGlobal('torch', STORAGE_CLASSES[v.dtype]), key, v.device, numel]);
-      return new PyReduce(REBUILD, [storage, 0, new PyTuple(shape), new PyTuple(stride), false, new PyReduce(ORDERED_DICT, [])]);
+      const rebuilt = new PyReduce(REBUILD, [storage, 0, new PyTuple(shape), new PyTuple(stride), false, new PyReduce(ORDERED_DICT, [])]);
+      done.set(v, rebuilt);
+      return rebuilt;
     }
     if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) {
       if (typeof v === 'function' || typeof v === 'symbol' || v === undefined) throw invalid(where, 'obj', 'tensors, containers and plain values', v);
       return v;
     }
-    if (done.has(v)) return done.get(v)!;
     if (seen.has(v)) throw new TorchError(`${where}: obj contains a reference cycle`, 'INVALID_ARGUMENT');
+    if (seen.size >= MAX_SAVE_DEPTH) { // seen holds the path from the root; the writer recurses as deep
+      throw new TorchError(`${where}: obj is nested more than ${MAX_SAVE_DEPTH} containers deep, the most io.save writes`, 'INVALID_ARGUMENT');
+    }
     seen.add(v);
     let out: PyValue;
     if (v instanceof Map) {
