@@ -1,7 +1,8 @@
 'use strict';
-// Crafted checkpoints (issue 16): exponential and cyclic structure, deep nesting, colliding and
-// hostile dict keys, callables returned as data, lying tensor geometry, and temp files that a
-// killed save leaves behind. Each pickle is assembled byte by byte (test/helpers/checkpoint-bytes).
+// Crafted checkpoints (issue 16): exponential, cyclic and deeply nested structure, colliding and
+// hostile dict keys, callables returned as data, lying tensor geometry, large tuples, integers and
+// entry counts, and the temp files that a killed save leaves behind. Each pickle is assembled byte
+// by byte (test/helpers/checkpoint-bytes).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
