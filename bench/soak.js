@@ -132,12 +132,13 @@ async function killSoak(kills, seed, epochs, work) {
   const ckpt = () => path.join(out, 'last.ckpt');
   const args = () => ['--data', data, '--weights', 'none', '--epochs', String(epochs), '--image-size', '64', '--threads', '2', '--seed', '3', '--json', '--out', out,
     ...(fs.existsSync(ckpt()) ? ['--resume', ckpt()] : [])];
-  let epochMs = 30000; // until measured: from one epoch's end to the next (steps, validation, checkpoint)
+  let epochMs = 10000; // until measured: from one epoch's end to the next (steps, validation, checkpoint)
   const rounds = [];
   for (let k = 0; k < kills;) {
     const resumed = fs.existsSync(ckpt());
     const tempsBefore = new Set(tempFiles(out));
-    const delay = Math.round(random() * epochMs * 1.2);
+    // A fresh run is first let past its first checkpoint, so that most kills are followed by a resume.
+    const delay = Math.round((resumed ? 0 : epochMs) + random() * epochMs * 1.2);
     const r = await runTrain(args(), env, delay);
     if (r.epochs.length >= 2) epochMs = r.epochs[1].atMs - r.epochs[0].atMs;
     else if (r.epochs.length === 1 && r.firstStepMs !== null) epochMs = Math.max(epochMs, r.epochs[0].atMs - r.firstStepMs);
