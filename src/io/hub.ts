@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { TorchError } from '../errors';
 import { invalid } from '../arguments';
-import { commit, tempBeside } from './files';
+import { commit, removeStaleTemps, tempBeside } from './files';
 
 /** $TORCH_HOME, or $XDG_CACHE_HOME/torch, or ~/.cache/torch, as in PyTorch. */
 export function torchHome(): string {
@@ -72,6 +72,7 @@ export async function downloadUrlToFile(url: string, dst: string, opts: Download
     'IO_ERROR',
   );
   await fsp.mkdir(path.dirname(dst), { recursive: true }).catch((e) => { throw fail((e as Error).message); });
+  await removeStaleTemps(dst);
   const tmp = tempBeside(dst);
   try {
     const res = await get(url, opts.timeoutMs ?? 30000);

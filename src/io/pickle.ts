@@ -2,8 +2,12 @@
 // ever constructed, nothing is executed, and every length is checked against the input.
 import { TorchError } from '../errors';
 
-/** A Python value as torchbridge represents it. Dicts with str/int keys become plain objects,
- * OrderedDicts (and other dicts) Maps, lists and tuples arrays, bytes Buffers, None null. */
+/**
+ * A Python value as torchbridge represents it. Dicts whose keys are all strings or integers, with
+ * no two alike as strings and none named `__proto__`, become plain objects; every other dict (and
+ * every OrderedDict) a Map. Lists and tuples become arrays, bytes Buffers, None null. Shared and
+ * self-containing structure stays shared, as in Python.
+ */
 export type PyValue = null | boolean | number | bigint | string | Buffer | object;
 
 /** A whitelisted global: called by REDUCE (and NEWOBJ) with the pickled arguments. */
@@ -28,33 +32,81 @@ export function isTuple(v: unknown): boolean {
 
 function tuple(items: PyValue[]): PyValue[] {
   const t = new Tuple();
-  t.push(...items);
+  for (const item of items) t.push(item); // not push(...items): a spread of 200k arguments overflows the stack
   return t;
 }
 
-function dictToJs(entries: [PyValue, PyValue][]): object {
-  const plain = entries.every(([k]) => typeof k === 'string' || (typeof k === 'number' && Number.isInteger(k)));
-  if (!plain) return new Map(entries);
-  const obj: Record<string, PyValue> = {};
-  for (const [k, v] of entries) obj[String(k)] = v;
-  return obj;
+/** A dict while unpickling: its keys are only known once it is filled, so its JS form is chosen at the end. */
+class Dict extends Map<PyValue, PyValue> {}
+
+function dictToJs(dict: Dict): object {
+  const keys = [...dict.keys()];
+  const plain = keys.every((k) => (typeof k === 'string' ? k !== '__proto__' : typeof k === 'number' && Number.isSafeInteger(k)))
+    && new Set(keys.map(String)).size === keys.length; // 1 and '1' would merge in an object
+  const out: object = plain ? {} : new Map(dict);
+  if (plain) for (const [k, v] of dict) (out as Record<string, PyValue>)[String(k)] = v;
+  const state = pythonState.get(dict);
+  if (state !== undefined) pythonState.set(out, state);
+  return out;
+}
+
+function isContainer(v: PyValue): v is object {
+  if (v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v) || v instanceof Map || v instanceof Set) return true;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Replaces every value reachable from `root` (container items, Map keys and values, Set items,
+ * BUILD state) by `swap(value)`, in place, visiting each container once: shared structure costs
+ * its size, not its expansion, cycles end, and nothing recurses, so any depth works. What `swap`
+ * returns is visited in turn; `swap` must return the same replacement for the same object.
+ */
+export function rewriteGraph(root: PyValue, swap: (v: PyValue) => PyValue): PyValue {
+  const seen = new Set<object>();
+  const pending: object[] = [];
+  const visit = (v: PyValue): PyValue => {
+    const r = swap(v);
+    if (isContainer(r) && !seen.has(r)) { seen.add(r); pending.push(r); }
+    return r;
+  };
+  const out = visit(root);
+  for (let c = pending.pop(); c !== undefined; c = pending.pop()) {
+    const state = pythonState.get(c);
+    if (state !== undefined) pythonState.set(c, visit(state));
+    if (Array.isArray(c)) {
+      for (let i = 0; i < c.length; i++) c[i] = visit(c[i]);
+    } else if (c instanceof Map || c instanceof Set) {
+      const entries = c instanceof Map ? [...c] : [...c].map((k) => [k, k]);
+      let keysChanged = false;
+      const swapped = entries.map(([k, v]) => {
+        const nk = visit(k);
+        keysChanged ||= nk !== k;
+        return [nk, c instanceof Map ? visit(v) : nk] as const;
+      });
+      if (keysChanged) c.clear();
+      for (const [k, v] of swapped) {
+        if (c instanceof Map) c.set(k, v);
+        else if (keysChanged) c.add(k);
+      }
+    } else {
+      const obj = c as Record<string, PyValue>;
+      for (const k of Object.keys(obj)) obj[k] = visit(obj[k]);
+    }
+  }
+  return out;
 }
 
 function setItem(target: PyValue, key: PyValue, value: PyValue): void {
-  if (target instanceof Map) target.set(key, value);
-  else if (target && typeof target === 'object' && !Array.isArray(target) && (typeof key === 'string' || typeof key === 'number')) {
-    (target as Record<string, PyValue>)[String(key)] = value;
-  } else if (target && typeof target === 'object' && !Array.isArray(target)) {
-    throw new Error('dict key of unsupported type');
-  } else {
-    throw new Error('SETITEM on a non-dict');
-  }
+  if (!(target instanceof Map)) throw new Error('SETITEM on a non-dict');
+  target.set(key, value);
 }
 
 function decodeLong(bytes: Buffer): number | bigint {
   if (bytes.length === 0) return 0;
-  let v = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]);
+  // Through hex: shifting a BigInt byte by byte is quadratic (a 200 kB LONG4 took 36 s).
+  let v = BigInt(`0x${Buffer.from(bytes).reverse().toString('hex')}`);
   if (bytes[bytes.length - 1] & 0x80) v -= 1n << BigInt(8 * bytes.length);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
@@ -111,6 +163,25 @@ export function unpickle(buf: Buffer, offset: number, opts: UnpickleOptions): { 
     if (!Array.isArray(args)) throw new Error(`${op} arguments are not a tuple`);
     return (fn as PyCallable)(args);
   };
+  // What findClass returns is code (or a type): it may be called, never returned as data.
+  const globalNames = new Map<unknown, string>();
+  const findClass = (module: string, name: string): PyValue => {
+    const found = opts.findClass(module, name);
+    globalNames.set(found, `${module}.${name}`);
+    return found;
+  };
+  const finish = (value: PyValue): PyValue => rewriteGraph(value, (v) => {
+    const global = globalNames.get(v);
+    if (global !== undefined) throw new Error(`the pickle returns the global '${global}' itself, not a value it builds; only data may be loaded`);
+    if (typeof v === 'function') throw new Error('the pickle returns a callable; only data may be loaded');
+    return v instanceof Dict ? dictFor(v) : v;
+  });
+  const converted = new Map<Dict, object>();
+  const dictFor = (d: Dict): object => {
+    let out = converted.get(d);
+    if (!out) { out = dictToJs(d); converted.set(d, out); }
+    return out;
+  };
   const memoGet = (k: number) => {
     if (!memo.has(k)) throw new Error(`malformed pickle: memo key ${k} is not defined`);
     return memo.get(k) as PyValue;
@@ -121,7 +192,7 @@ export function unpickle(buf: Buffer, offset: number, opts: UnpickleOptions): { 
     switch (op) {
       case 0x80: u8(); break; // PROTO
       case 0x95: u64(); break; // FRAME: a length hint only
-      case 0x2e: return { value: pop(), end: pos }; // STOP
+      case 0x2e: return { value: finish(pop()), end: pos }; // STOP
       case 0x28: stack.push(MARK); break;
       case 0x30: pop(); break; // POP
       case 0x31: popMark(); break; // POP_MARK
@@ -160,13 +231,19 @@ export function unpickle(buf: Buffer, offset: number, opts: UnpickleOptions): { 
       case 0x5d: stack.push([]); break;
       case 0x6c: stack.push(popMark()); break; // LIST
       case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) throw new Error('APPEND on a non-list'); l.push(v); break; }
-      case 0x65: { const items = popMark(); const l = top(); if (!Array.isArray(l)) throw new Error('APPENDS on a non-list'); l.push(...items); break; }
-      case 0x7d: stack.push({}); break; // EMPTY_DICT
+      case 0x65: { // APPENDS
+        const items = popMark();
+        const l = top();
+        if (!Array.isArray(l)) throw new Error('APPENDS on a non-list');
+        for (const item of items) l.push(item);
+        break;
+      }
+      case 0x7d: stack.push(new Dict()); break; // EMPTY_DICT
       case 0x64: { // DICT
         const items = popMark();
-        const entries: [PyValue, PyValue][] = [];
-        for (let i = 0; i + 1 < items.length; i += 2) entries.push([items[i], items[i + 1]]);
-        stack.push(dictToJs(entries));
+        const d = new Dict();
+        for (let i = 0; i + 1 < items.length; i += 2) d.set(items[i], items[i + 1]);
+        stack.push(d);
         break;
       }
       case 0x73: { const v = pop(); const k = pop(); setItem(top(), k, v); break; } // SETITEM
@@ -186,12 +263,12 @@ export function unpickle(buf: Buffer, offset: number, opts: UnpickleOptions): { 
       case 0x71: memo.set(u8(), top()); break; // BINPUT
       case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
       case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x63: { const module = line(); const name = line(); stack.push(opts.findClass(module, name) as PyValue); break; } // GLOBAL
+      case 0x63: { const module = line(); const name = line(); stack.push(findClass(module, name)); break; } // GLOBAL
       case 0x93: { // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') throw new Error('STACK_GLOBAL with non-string names');
-        stack.push(opts.findClass(module, name) as PyValue);
+        stack.push(findClass(module, name));
         break;
       }
       case 0x52: { const args = pop(); const fn = pop(); stack.push(call(fn, args, 'REDUCE')); break; }
@@ -316,7 +393,7 @@ export function pickle(value: PyValue): Buffer {
     } else if (typeof v === 'string') str(v);
     else if (memo.has(v)) get(memo.get(v)!);
     else if (v instanceof PyGlobal) global(v);
-    else if (v instanceof PyTuple) tupleOf(v.items);
+    else if (v instanceof PyTuple) { tupleOf(v.items); put(v); } // memoised as Python does: shared tuples are written once
     else if (v instanceof PyPersistent) { tupleOf(v.id); push(0x51); }
     else if (v instanceof PyReduce) {
       global(v.fn);

@@ -35,7 +35,7 @@ export function parseSafetensors(buf: Buffer): { tensors: { name: string; dtype:
     const { dtype, shape, data_offsets: offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const native = TO_NATIVE[dtype];
     if (!native) throw new Error(`tensor '${name}' has unsupported dtype '${dtype}'`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`tensor '${name}' has an invalid shape`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`tensor '${name}' has an invalid shape`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !(offsets[0] <= offsets[1]) || !Number.isInteger(offsets[0]) || !Number.isInteger(offsets[1])) {
       throw new Error(`tensor '${name}' has invalid data_offsets`);
     }

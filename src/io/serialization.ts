@@ -7,7 +7,7 @@ import { checkDevice, cuda, Device } from '../runtime';
 import { Tensor, track } from '../tensor';
 import { bool, invalid, options } from '../arguments';
 import { readWhole, writeAtomic } from './files';
-import { isTuple, pickle, PyCallable, PyGlobal, PyPersistent, PyReduce, PyTuple, PyValue, pythonState, unpickle } from './pickle';
+import { isTuple, pickle, PyCallable, PyGlobal, PyPersistent, PyReduce, PyTuple, PyValue, pythonState, rewriteGraph, unpickle } from './pickle';
 import { isSafetensors, parseSafetensors } from './safetensors';
 import { entryData, isZip, readZipDirectory, zipChunks } from './zip';
 
@@ -51,19 +51,30 @@ function badFile(file: string, what: string): TorchError {
   return new TorchError(`io.load: ${file}: ${what}`, 'BAD_FILE');
 }
 
+// Sizes, strides and offsets are int64 in PyTorch; here they must also be exact in a double.
+const isIndex = (x: PyValue): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
+/** A short description of a value from a file, for messages (never String() of a deep or cyclic structure). */
+function shown(v: PyValue): string {
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (Array.isArray(v)) return `[${v.slice(0, 8).map((x) => (Array.isArray(x) ? '[...]' : shown(x))).join(', ')}${v.length > 8 ? ', ...' : ''}]`;
+  return v === null ? 'None' : typeof v;
+}
+
 function intList(v: PyValue, what: string): number[] {
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0)) {
-    throw new Error(`${what} is not a tuple of non-negative integers`);
-  }
+  if (!Array.isArray(v) || !v.every(isIndex)) throw new Error(`${what} ${shown(v)} is not a tuple of integers in 0..2^53-1`);
   return v as number[];
 }
+
+const CODECS = new Map<string, BufferEncoding>([['latin1', 'latin1'], ['latin-1', 'latin1'], ['utf8', 'utf8'], ['utf-8', 'utf8']]);
 
 /** The globals a checkpoint may name, as in torch.load(weights_only=True). */
 function makeFindClass(file: string) {
   const rebuildV2: PyCallable = (args) => {
     const [storage, offset, size, stride] = args;
     if (!(storage instanceof StorageRefBox)) throw new Error('_rebuild_tensor_v2 without a storage');
-    if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) throw new Error('storage offset is not a non-negative integer');
+    if (!isIndex(offset)) throw new Error(`storage offset ${shown(offset)} is not an integer in 0..2^53-1`);
     return new TensorSpec(storage.ref, offset, intList(size, 'tensor size'), intList(stride, 'tensor stride'));
   };
   const table: Record<string, PyCallable | object> = {
@@ -78,8 +89,16 @@ function makeFindClass(file: string) {
       return (fn as PyCallable)(inner);
     },
     'torch.Size': (args) => intList(args[0], 'torch.Size'),
-    'torch.device': (args) => (args.length > 1 && args[1] !== null ? `${args[0]}:${args[1]}` : String(args[0])),
-    '_codecs.encode': (args) => Buffer.from(String(args[0]), (args[1] as BufferEncoding) ?? 'utf8'),
+    'torch.device': (args) => {
+      const [type, index] = args;
+      if (typeof type !== 'string' || !(index === undefined || index === null || isIndex(index))) throw new Error('torch.device needs a type string and an optional index');
+      return index === undefined || index === null ? type : `${type}:${index}`;
+    },
+    '_codecs.encode': (args) => {
+      const [text, encoding = 'utf8'] = args;
+      if (typeof text !== 'string' || !(typeof encoding === 'string' && CODECS.has(encoding))) throw new Error('_codecs.encode needs a string and latin1 or utf-8');
+      return Buffer.from(text, CODECS.get(encoding));
+    },
     'builtins.set': (args) => new Set((args[0] as PyValue[]) ?? []),
     'builtins.frozenset': (args) => new Set((args[0] as PyValue[]) ?? []),
     'builtins.bytearray': (args) => Buffer.from((args[0] as Buffer) ?? []),
@@ -105,32 +124,33 @@ function persistentLoader(refs: Map<string, StorageRef>) {
     if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new Error('unsupported persistent id (expected a storage)');
     const [, type, key, location, numel] = pid;
     if (!(type instanceof StorageType)) throw new Error('persistent id names no storage type');
-    if (typeof numel !== 'number' || !Number.isInteger(numel) || numel < 0) throw new Error(`storage '${String(key)}' has an invalid size`);
-    const k = String(key);
-    let ref = refs.get(k);
+    if (typeof key !== 'string' || typeof location !== 'string') throw new Error(`storage key ${shown(key)} or location ${shown(location)} is not a string`);
+    if (!isIndex(numel)) throw new Error(`storage '${key}' has an invalid size ${shown(numel)}`);
+    let ref = refs.get(key);
     if (!ref) {
-      ref = { key: k, dtype: type.dtype, numel, location: String(location) };
-      refs.set(k, ref);
+      ref = { key, dtype: type.dtype, numel, location };
+      refs.set(key, ref);
     }
     return new StorageRefBox(ref);
   };
 }
 
-/** Replaces TensorSpecs (and storage boxes) in a loaded structure, in place. */
-function replaceSpecs(value: PyValue, make: (s: TensorSpec) => Tensor): PyValue {
-  if (value instanceof TensorSpec) return make(value);
-  if (value instanceof Map) {
-    for (const [k, v] of value) value.set(k, replaceSpecs(v, make));
-  } else if (Array.isArray(value)) {
-    value.forEach((v, i) => { value[i] = replaceSpecs(v, make); });
-  } else if (value instanceof Set) {
-    const items = [...value].map((v) => replaceSpecs(v, make));
-    value.clear();
-    items.forEach((i) => value.add(i));
-  } else if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !(value instanceof Tensor)) {
-    for (const [k, v] of Object.entries(value)) (value as Record<string, PyValue>)[k] = replaceSpecs(v, make);
+/** Refuses a tensor whose size, stride or offset is not an index, overflows, or reaches past its storage. */
+function checkSpec(file: string, spec: TensorSpec): void {
+  const { size, stride, offset, storage } = spec;
+  const where = `a tensor of size [${size}] and stride [${stride}] at offset ${offset}`;
+  if (size.length !== stride.length) throw badFile(file, `${where} has ${size.length} sizes but ${stride.length} strides`);
+  if (![...size, ...stride, offset].every(isIndex)) throw badFile(file, `${where}: sizes, strides and the offset must be integers in 0..2^53-1`);
+  let numel = 1n;
+  let extent = 1n;
+  for (let i = 0; i < size.length; i++) {
+    numel *= BigInt(size[i]);
+    extent += BigInt(size[i] - 1) * BigInt(stride[i]);
   }
-  return value;
+  if (numel > BigInt(Number.MAX_SAFE_INTEGER)) throw badFile(file, `${where} has ${numel} elements, more than 2^53-1`);
+  if (numel > 0n && BigInt(offset) + extent > BigInt(storage.numel)) {
+    throw badFile(file, `${where} reaches past its storage '${storage.key}' of ${storage.numel} elements`);
+  }
 }
 
 async function materialize(file: string, result: PyValue, refs: Map<string, StorageRef>, bytesOf: (ref: StorageRef) => Buffer, opts: LoadOptions): Promise<PyValue> {
@@ -152,29 +172,39 @@ async function materialize(file: string, result: PyValue, refs: Map<string, Stor
     return Object.prototype.hasOwnProperty.call(m, location) ? checkDevice('io.load', `mapLocation['${location}']`, m[location]) : undefined;
   };
   const made: Tensor[] = [];
-  try {
-    const out = replaceSpecs(result, (spec) => {
-      const { numel } = spec.storage;
-      const extent = spec.size.some((d) => d === 0) ? 0 : spec.size.reduce((a, d, i) => a + (d - 1) * spec.stride[i], 1);
-      if (spec.size.length !== spec.stride.length || spec.offset + extent > numel) {
-        throw badFile(file, `a tensor of size [${spec.size}] and stride [${spec.stride}] at offset ${spec.offset} reaches past its storage '${spec.storage.key}' of ${numel} elements`);
+  const tensorOf = new Map<TensorSpec, Tensor>(); // a tensor pickled once and referenced twice stays one tensor
+  const stripped = new Set<Map<PyValue, PyValue>>();
+  const make = (spec: TensorSpec): Tensor => {
+    checkSpec(file, spec);
+    let t = Tensor._wrap(native.asStrided(storages.get(spec.storage)!, spec.size, spec.stride, spec.offset));
+    made.push(t);
+    const target = mapped(spec.storage.location);
+    const device = target ?? (spec.storage.location.startsWith('cuda') ? spec.storage.location : 'cpu');
+    if (device !== 'cpu') {
+      if (!target && !cuda.isAvailable()) {
+        throw new TorchError(`io.load: ${file} holds tensors saved on '${device}' but CUDA is not available; pass { mapLocation: 'cpu' }`, 'DEVICE_UNAVAILABLE');
       }
-      let t = Tensor._wrap(native.asStrided(storages.get(spec.storage)!, spec.size, spec.stride, spec.offset));
+      const moved = t.to(checkDevice('io.load', 'device', device) as Device);
+      t.dispose();
+      t = moved;
       made.push(t);
-      const target = mapped(spec.storage.location);
-      const device = target ?? (spec.storage.location.startsWith('cuda') ? spec.storage.location : 'cpu');
-      if (device !== 'cpu') {
-        if (!target && !cuda.isAvailable()) {
-          throw new TorchError(`io.load: ${file} holds tensors saved on '${device}' but CUDA is not available; pass { mapLocation: 'cpu' }`, 'DEVICE_UNAVAILABLE');
-        }
-        const moved = t.to(checkDevice('io.load', 'device', device) as Device);
-        t.dispose();
-        t = moved;
-        made.push(t);
+    }
+    return t;
+  };
+  try {
+    return rewriteGraph(result, (v) => {
+      if (v instanceof TensorSpec) {
+        let t = tensorOf.get(v);
+        if (!t) { t = make(v); tensorOf.set(v, t); }
+        return t;
       }
-      return t;
+      if (v instanceof StorageRefBox) throw badFile(file, `storage '${v.ref.key}' is returned bare, not inside a tensor; only tensors and plain data are loaded`);
+      if (opts.stripModulePrefix && v instanceof Map && !stripped.has(v)) {
+        stripped.add(v);
+        stripPrefix(v);
+      }
+      return v;
     });
-    return opts.stripModulePrefix ? stripPrefix(out) : out;
   } catch (err) {
     made.forEach((t) => t.dispose());
     throw err;
@@ -183,20 +213,13 @@ async function materialize(file: string, result: PyValue, refs: Map<string, Stor
   }
 }
 
-function stripPrefix(value: PyValue): PyValue {
-  if (value instanceof Map) {
-    const keys = [...value.keys()];
-    if (keys.length && keys.every((k) => typeof k === 'string' && k.startsWith('module.'))) {
-      const entries = [...value.entries()].map(([k, v]) => [(k as string).slice(7), stripPrefix(v)] as [PyValue, PyValue]);
-      value.clear();
-      entries.forEach(([k, v]) => value.set(k, v));
-    } else {
-      for (const [k, v] of value) value.set(k, stripPrefix(v));
-    }
-  } else if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Tensor) && !Buffer.isBuffer(value) && !(value instanceof Set)) {
-    for (const [k, v] of Object.entries(value)) (value as Record<string, PyValue>)[k] = stripPrefix(v);
-  }
-  return value;
+/** Drops DataParallel's `module.` from a Map's keys when every key has it. */
+function stripPrefix(map: Map<PyValue, PyValue>): void {
+  const keys = [...map.keys()];
+  if (!keys.length || !keys.every((k) => typeof k === 'string' && k.startsWith('module.'))) return;
+  const entries = [...map];
+  map.clear();
+  for (const [k, v] of entries) map.set((k as string).slice(7), v);
 }
 
 function pickleError(file: string, err: unknown): TorchError {
@@ -257,9 +280,9 @@ async function loadLegacy(file: string, buf: Buffer, opts: LoadOptions): Promise
   try {
     const plain = { findClass: makeFindClass(file) };
     const magic = unpickle(buf, pos, plain);
-    if (BigInt(magic.value as number | bigint) !== LEGACY_MAGIC) throw new Error('not a torch.save file (wrong magic number)');
+    if (typeof magic.value !== 'bigint' || magic.value !== LEGACY_MAGIC) throw new Error('not a torch.save file (wrong magic number)');
     const protocol = unpickle(buf, magic.end, plain);
-    if (protocol.value !== 1001) throw new Error(`unsupported legacy protocol version ${String(protocol.value)}`);
+    if (protocol.value !== 1001) throw new Error(`unsupported legacy protocol version ${shown(protocol.value)}`);
     const sysInfo = unpickle(buf, protocol.end, plain);
     if ((sysInfo.value as Record<string, PyValue>)?.little_endian === false) throw new Error('big-endian checkpoints are not supported');
     const main = unpickle(buf, sysInfo.end, { findClass: makeFindClass(file), persistentLoad: persistentLoader(refs) });
@@ -270,19 +293,19 @@ async function loadLegacy(file: string, buf: Buffer, opts: LoadOptions): Promise
   } catch (err) {
     throw pickleError(file, err);
   }
-  if (!Array.isArray(keys)) throw badFile(file, 'legacy storage key list is missing');
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw badFile(file, 'legacy storage key list is missing or holds non-strings');
   const bytes = new Map<string, Buffer>();
-  for (const key of keys as PyValue[]) {
-    const ref = refs.get(String(key));
-    if (pos + 8 > buf.length) throw badFile(file, `truncated: storage '${String(key)}' has no size header at offset ${pos}`);
+  for (const key of keys as string[]) {
+    const ref = refs.get(key);
+    if (pos + 8 > buf.length) throw badFile(file, `truncated: storage '${key}' has no size header at offset ${pos}`);
     const count = Number(buf.readBigInt64LE(pos));
     pos += 8;
     const size = ref ? ELEMENT_SIZE[ref.dtype] : 1;
     const length = count * size;
     if (count < 0 || pos + length > buf.length) {
-      throw badFile(file, `truncated: storage '${String(key)}' declares ${count} elements (${length} bytes) at offset ${pos} but the file ends at ${buf.length}`);
+      throw badFile(file, `truncated: storage '${key}' declares ${count} elements (${length} bytes) at offset ${pos} but the file ends at ${buf.length}`);
     }
-    bytes.set(String(key), buf.subarray(pos, pos + length));
+    bytes.set(key, buf.subarray(pos, pos + length));
     pos += length;
   }
   return materialize(file, value, refs, (ref) => {
@@ -341,6 +364,7 @@ export async function loadSafetensorsBuffer(file: string, buf: Buffer, opts: Loa
 // ---- saving ----------------------------------------------------------------------------------
 
 const REBUILD = new PyGlobal('torch._utils', '_rebuild_tensor_v2');
+const MAX_SAVE_DEPTH = 1000; // about where Python's recursive pickler stops too (sys.getrecursionlimit())
 const ORDERED_DICT = new PyGlobal('collections', 'OrderedDict');
 
 /**
@@ -352,28 +376,32 @@ export async function save(obj: PyValue, file: string): Promise<void> {
   const where = 'io.save';
   if (typeof file !== 'string' || file === '') throw invalid(where, 'path', 'non-empty string', file);
   const tensors: Tensor[] = [];
-  const keys = new Map<Tensor, string>();
   const seen = new Set<object>();
+  // A tensor or container referenced twice is converted once, so the pickle memoises it and it
+  // loads back as one object, as in Python (and shared structure is not written per reference).
+  const done = new Map<object, PyValue>();
   const convert = (v: PyValue): PyValue => {
+    if (v !== null && typeof v === 'object' && done.has(v)) return done.get(v)!;
     if (v instanceof Tensor) {
-      let key = keys.get(v);
-      if (key === undefined) {
-        v._h(where, 'tensor');
-        key = String(tensors.length);
-        keys.set(v, key);
-        tensors.push(v);
-      }
+      v._h(where, 'tensor');
+      const key = String(tensors.length);
+      tensors.push(v);
       const shape = v.shape;
       const stride = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
       const numel = shape.reduce((a, b) => a * b, 1);
       const storage = new PyPersistent(['storage', new PyGlobal('torch', STORAGE_CLASSES[v.dtype]), key, v.device, numel]);
-      return new PyReduce(REBUILD, [storage, 0, new PyTuple(shape), new PyTuple(stride), false, new PyReduce(ORDERED_DICT, [])]);
+      const rebuilt = new PyReduce(REBUILD, [storage, 0, new PyTuple(shape), new PyTuple(stride), false, new PyReduce(ORDERED_DICT, [])]);
+      done.set(v, rebuilt);
+      return rebuilt;
     }
     if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) {
       if (typeof v === 'function' || typeof v === 'symbol' || v === undefined) throw invalid(where, 'obj', 'tensors, containers and plain values', v);
       return v;
     }
     if (seen.has(v)) throw new TorchError(`${where}: obj contains a reference cycle`, 'INVALID_ARGUMENT');
+    if (seen.size >= MAX_SAVE_DEPTH) { // seen holds the path from the root; the writer recurses as deep
+      throw new TorchError(`${where}: obj is nested more than ${MAX_SAVE_DEPTH} containers deep, the most io.save writes`, 'INVALID_ARGUMENT');
+    }
     seen.add(v);
     let out: PyValue;
     if (v instanceof Map) {
@@ -391,6 +419,7 @@ export async function save(obj: PyValue, file: string): Promise<void> {
       throw invalid(where, 'obj', 'tensors, Maps, arrays, plain objects and plain values', v);
     }
     seen.delete(v);
+    done.set(v, out);
     return out;
   };
   const converted = convert(obj);

@@ -171,8 +171,8 @@ export function zipChunks(records: ZipRecord[]): Buffer[] {
   }
   const dirOffset = offset;
   const dirSize = central.reduce((a, c) => a + c.length, 0);
-  chunks.push(...central);
-  if (needs64 || big(dirOffset + dirSize)) {
+  for (const c of central) chunks.push(c); // not push(...central): one argument per entry overflows the stack at ~100k
+  if (needs64 || big(dirOffset + dirSize) || records.length >= 0xffff) { // the plain end record counts entries in 16 bits
     const e64 = Buffer.alloc(56 + 20);
     e64.writeUInt32LE(EOCD64, 0);
     e64.writeBigUInt64LE(44n, 4);
