@@ -115,17 +115,16 @@ const ROOT = path.join(__dirname, '..');
 function loadFailure(cause: Error): TorchError {
   const msg = cause.message || String(cause);
   const remedies: string[] = [];
+  // In a user's project the package is rebuilt with npm; in torchbridge's own checkout, by script.
+  const rebuild = '`npm rebuild torchbridge` in your project (in a torchbridge checkout: `npm run build:native`)';
   if (/No native build was found|Cannot find module/.test(msg)) {
-    remedies.push('The addon is not built yet: run `npm run build:native` (or `npm run setup` for everything).');
+    remedies.push(`The addon is not built yet: run ${rebuild}. It needs a libtorch: a pip PyTorch (\`python3 -c "import torch"\` works, or PYTHON=/path/to/venv/bin/python), LIBTORCH=/path/to/libtorch, or Debian's libtorch-dev.`);
   } else if (/libtorch|libc10|libtorch_cpu|cannot open shared object/.test(msg)) {
-    remedies.push(
-      'A libtorch library could not be loaded. Install it (`apt-get install libtorch-dev`, or `npm run setup`),',
-      'or if you built against a custom libtorch, add its lib/ folder to LD_LIBRARY_PATH.',
-    );
+    remedies.push(`A libtorch library could not be loaded: the libtorch the addon was built against moved or was removed. Rebuild: ${rebuild}.`);
   } else if (/NODE_MODULE_VERSION|was compiled against a different Node\.js version|undefined symbol/.test(msg)) {
-    remedies.push(`The addon was built for another Node.js or libtorch; rebuild it with this Node (${process.version}): \`npm run build:native\`.`);
+    remedies.push(`The addon was built for another Node.js or libtorch; rebuild it with this Node (${process.version}): ${rebuild}.`);
   } else {
-    remedies.push('Rebuild the addon: `npm run build:native`; check that libtorch is installed (`npm run setup`).');
+    remedies.push(`Rebuild the addon: ${rebuild}.`);
   }
   return new TorchError(
     ['torchbridge: could not load the native addon.', `Cause: ${msg}`, 'Possible solutions:', ...remedies.map((r) => `- ${r}`)].join('\n'),

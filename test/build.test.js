@@ -154,7 +154,7 @@ test('a missing build fails to load with the cause and the remedies', () => {
   const empty = tmpDir('nobuild');
   assert.throws(() => loadAddon(empty), (e) => {
     assert.equal(e.code, 'NATIVE_LOAD_FAILED');
-    assert.match(e.message, /^torchbridge: could not load the native addon\.\nCause: .*\nPossible solutions:\n- The addon is not built yet: run `npm run build:native`/s);
+    assert.match(e.message, /^torchbridge: could not load the native addon\.\nCause: .*\nPossible solutions:\n- The addon is not built yet: run `npm rebuild torchbridge` in your project \(in a torchbridge checkout: `npm run build:native`\)/s);
     return true;
   });
 });
