@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
-#include <vector>
 #include "../autograd.h"
 #include "fused.h"
 #include "../addon.h"
@@ -60,72 +59,94 @@ bool Fusable(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& 
   return ok(param) && ok(grad) && ok(expAvg) && ok(expAvgSq) && (!maxExpAvgSq || ok(*maxExpAvgSq));
 }
 
-struct FusedAdam {
-  float *p, *m, *v, *vmax;
+// The fused step's first pass: AdamUpdate's moment updates, element by element. add(alpha) is a
+// MulAdd in ATen's source, and addcmul's `self + value * t1 * t2` became one in its AVX2 build
+// (GCC contracts it). lerp(m, g, w) is ATen's: m + w * (g - m) for |w| < 0.5, else
+// g + (w - 1) * (g - m), each one fused multiply-add in the AVX2 build.
+struct FusedAdamMoments {
+  const float* p;
+  float *m, *v, *vmax;
   const float* g;
-  float beta1, beta2, oneMinusBeta1, oneMinusBeta2, weightDecay, negStepSize;
-  double eps, biasCorrection2Sqrt;
+  float beta1, beta2, oneMinusBeta1, oneMinusBeta2, weightDecay;
   bool maximize;
 
-  // AdamUpdate's ops, element by element. add(alpha) is a MulAdd in ATen's source, and addcmul's
-  // `self + value * t1 * t2` became one in its AVX2 build (GCC contracts it); addcdiv divides.
-  // lerp(m, g, w) is ATen's: m + w * (g - m) for |w| < 0.5, else g + (w - 1) * (g - m), each one
-  // fused multiply-add in the AVX2 build. The denominator sqrt(v) / bc2 + eps is ATen's own ops
-  // over a cache-sized block: 2.x's MKL builds take sqrt and scalar division from vector math
-  // routines that round differently from std::sqrt and `/`.
   template <bool kFma>
   __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
     // Locals and restrict: otherwise the float stores might alias the float members, and the loop
     // would neither hoist them nor vectorise.
-    float* __restrict pp = p;
+    const float* __restrict pp = p;
     float* __restrict mp = m;
     float* __restrict vp = v;
     float* __restrict vmaxp = vmax;
     const float* __restrict gp = g;
     const float b1 = beta1, b2 = beta2, c1 = oneMinusBeta1, c2 = oneMinusBeta2, wd = weightDecay;
-    const float step = negStepSize, sign = maximize ? -1.0f : 1.0f;
+    const float sign = maximize ? -1.0f : 1.0f;
     const bool decay = wd != 0;
     const bool smallWeight = std::fabs(c1) < 0.5f;
-    constexpr int64_t kBlock = 4096;
-    thread_local std::vector<float> denomBlock(kBlock);
-    float* __restrict dp = denomBlock.data();
-    for (int64_t from = begin; from < end; from += kBlock) {
-      const int64_t to = std::min(end, from + kBlock);
-      auto moments = [&](auto amsgrad) {
-        for (int64_t i = from; i < to; i++) {
-          float grad = sign * gp[i];  // maximize negates: exact, like grad.neg()
-          if (decay) grad = MulAdd<kFma>(pp[i], wd, grad);
-          float mi = !kLerpFirstMoment ? MulAdd<kFma>(grad, c1, mp[i] * b1)
-                     : smallWeight     ? MulAdd<kFma>(c1, grad - mp[i], mp[i])
-                                       : MulAdd<kFma>(c1 - 1.0f, grad - mp[i], grad);
-          float vi = MulAdd<kFma>(c2 * grad, grad, vp[i] * b2);
-          mp[i] = mi;
-          vp[i] = vi;
-          if constexpr (decltype(amsgrad)::value) vmaxp[i] = std::max(vmaxp[i], vi);
-        }
-      };
-      // Two loops: one that tests vmax inside compiles to masked loads from a null pointer, which
-      // cost a microcode assist each on AMD (a 2x slower step, measured).
-      if (vmaxp) moments(std::true_type{});
-      else moments(std::false_type{});
-      const auto options = at::TensorOptions().dtype(at::kFloat);
-      at::Tensor denom = at::from_blob(dp, {to - from}, options);
-      at::sqrt_out(denom, at::from_blob((vmaxp ? vmaxp : vp) + from, {to - from}, options));
-      denom.div_(biasCorrection2Sqrt).add_(eps);
-      for (int64_t i = from; i < to; i++) pp[i] = pp[i] + step * mp[i] / dp[i - from];
-    }
+    auto loop = [&](auto amsgrad) {
+      for (int64_t i = begin; i < end; i++) {
+        float grad = sign * gp[i];  // maximize negates: exact, like grad.neg()
+        if (decay) grad = MulAdd<kFma>(pp[i], wd, grad);
+        float mi = !kLerpFirstMoment ? MulAdd<kFma>(grad, c1, mp[i] * b1)
+                   : smallWeight     ? MulAdd<kFma>(c1, grad - mp[i], mp[i])
+                                     : MulAdd<kFma>(c1 - 1.0f, grad - mp[i], grad);
+        float vi = MulAdd<kFma>(c2 * grad, grad, vp[i] * b2);
+        mp[i] = mi;
+        vp[i] = vi;
+        if constexpr (decltype(amsgrad)::value) vmaxp[i] = std::max(vmaxp[i], vi);
+      }
+    };
+    // Two loops: one that tests vmax inside compiles to masked loads from a null pointer, which
+    // cost a microcode assist each on AMD (a 2x slower step, measured).
+    if (vmaxp) loop(std::true_type{});
+    else loop(std::false_type{});
   }
 };
 
+// The last pass: param.addcdiv_(exp_avg, denom, value=-step_size), `self + value * t1 / t2`.
+struct FusedAdamParam {
+  float* p;
+  const float *m, *denom;
+  float negStepSize;
+
+  template <bool kFma>
+  __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
+    float* __restrict pp = p;
+    const float* __restrict mp = m;
+    const float* __restrict dp = denom;
+    const float step = negStepSize;
+    for (int64_t i = begin; i < end; i++) pp[i] = pp[i] + step * mp[i] / dp[i];
+  }
+};
+
+// Chunk by chunk: the moments, then the denominator sqrt(v) / bc2 + eps by ATen's own ops (2.x's
+// MKL builds take sqrt and scalar division from vector math routines that round differently from
+// std::sqrt and `/`), then the parameters. A chunk is still in cache for the later passes, and
+// a chunk of ATen calls costs microseconds.
 void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& expAvgSq, at::Tensor* maxExpAvgSq,
                      double step, const AdamHyper& h) {
-  FusedAdam k{param.data_ptr<float>(), expAvg.data_ptr<float>(), expAvgSq.data_ptr<float>(),
-              maxExpAvgSq ? maxExpAvgSq->data_ptr<float>() : nullptr, param.grad().data_ptr<float>(),
-              static_cast<float>(h.beta1), static_cast<float>(h.beta2), static_cast<float>(1 - h.beta1),
-              static_cast<float>(1 - h.beta2), static_cast<float>(h.weightDecay),
-              static_cast<float>(-(h.lr / (1 - std::pow(h.beta1, step)))), h.eps,
-              std::sqrt(1 - std::pow(h.beta2, step)), h.maximize};
-  ParallelElementwise(param.numel(), k);
+  constexpr int64_t kChunk = int64_t{1} << 20;
+  const int64_t n = param.numel();
+  float* p = param.data_ptr<float>();
+  float* m = expAvg.data_ptr<float>();
+  float* v = expAvgSq.data_ptr<float>();
+  float* vmax = maxExpAvgSq ? maxExpAvgSq->data_ptr<float>() : nullptr;
+  const float* g = param.grad().data_ptr<float>();
+  at::Tensor second = (maxExpAvgSq ? *maxExpAvgSq : expAvgSq).view({-1});
+  at::Tensor scratch = at::empty({std::min(n, kChunk)}, at::TensorOptions().dtype(at::kFloat));
+  const double biasCorrection2Sqrt = std::sqrt(1 - std::pow(h.beta2, step));
+  const float negStepSize = static_cast<float>(-(h.lr / (1 - std::pow(h.beta1, step))));
+  for (int64_t from = 0; from < n; from += kChunk) {
+    const int64_t len = std::min(kChunk, n - from);
+    ParallelElementwise(len, FusedAdamMoments{p + from, m + from, v + from, vmax ? vmax + from : nullptr, g + from,
+                                              static_cast<float>(h.beta1), static_cast<float>(h.beta2),
+                                              static_cast<float>(1 - h.beta1), static_cast<float>(1 - h.beta2),
+                                              static_cast<float>(h.weightDecay), h.maximize});
+    at::Tensor denom = scratch.narrow(0, 0, len);
+    at::sqrt_out(denom, second.narrow(0, from, len));
+    denom.div_(biasCorrection2Sqrt).add_(h.eps);
+    ParallelElementwise(len, FusedAdamParam{p + from, m + from, denom.data_ptr<float>(), negStepSize});
+  }
 }
 
 // adamStep(params, expAvgs, expAvgSqs, maxExpAvgSqs, steps, lr, beta1, beta2, eps, weightDecay,
