@@ -63,12 +63,21 @@ struct FusedRmsprop {
   double eps;
   bool maximize;
 
+  template <bool kFma>
+  __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
+    if (gavg && buf) Blocks<kFma, true, true>(begin, end);
+    else if (gavg) Blocks<kFma, true, false>(begin, end);
+    else if (buf) Blocks<kFma, false, true>(begin, end);
+    else Blocks<kFma, false, false>(begin, end);
+  }
+
   // RmspropUpdate's ops, element by element, with ATen's rounding (see fused.h and adam.cc):
   // add(alpha) and addcmul are fused multiply-adds in its AVX2 build, lerp is ATen's two-branch
   // formula, addcdiv computes self + (value * t1) / t2. sqrt and add(eps) are ATen's own ops on a
-  // cache-sized block, since 2.x's MKL vector math rounds sqrt differently from std::sqrt.
-  template <bool kFma>
-  __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
+  // cache-sized block, since 2.x's MKL vector math rounds sqrt differently from std::sqrt. The
+  // centered and momentum variants are separate loops, with no branch inside, so they vectorise.
+  template <bool kFma, bool kCentered, bool kMomentum>
+  __attribute__((always_inline)) void Blocks(int64_t begin, int64_t end) const {
     float* __restrict pp = p;
     float* __restrict vp = v;
     float* __restrict ap = gavg;
@@ -76,31 +85,33 @@ struct FusedRmsprop {
     const float* __restrict gp = g;
     const float a = alpha, c = oneMinusAlpha, wd = weightDecay, mom = momentum, lr = negLr;
     const float sign = maximize ? -1.0f : 1.0f;
-    const bool decay = wd != 0, smallWeight = std::fabs(c) < 0.5f;
-    constexpr int64_t kBlock = 4096;
+    const bool decay = wd != 0;
+    // lerp(ga, grad, c): ga + c * (grad - ga) for |c| < 0.5, else grad + (c - 1) * (grad - ga).
+    const bool smallWeight = std::fabs(c) < 0.5f;
+    const float lerpWeight = smallWeight ? c : c - 1.0f;
+    constexpr int64_t kBlock = 16384;
     thread_local std::vector<float> avgBlock(kBlock);
     float* __restrict dp = avgBlock.data();
     const auto options = at::TensorOptions().dtype(at::kFloat);
+    auto gradAt = [&](int64_t i) __attribute__((always_inline)) {
+      const float grad = sign * gp[i];
+      return decay ? MulAdd<kFma>(pp[i], wd, grad) : grad;
+    };
     for (int64_t from = begin; from < end; from += kBlock) {
       const int64_t to = std::min(end, from + kBlock);
-      auto gradAt = [&](int64_t i) {
-        float grad = sign * gp[i];
-        return decay ? MulAdd<kFma>(pp[i], wd, grad) : grad;
-      };
       for (int64_t i = from; i < to; i++) {
         const float grad = gradAt(i);
         const float vi = MulAdd<kFma>(c * grad, grad, vp[i] * a);
         vp[i] = vi;
-        if (ap) {
-          const float ai = !kLerpGradAvg ? MulAdd<kFma>(grad, c, ap[i] * a)
-                           : smallWeight ? MulAdd<kFma>(c, grad - ap[i], ap[i])
-                                         : MulAdd<kFma>(c - 1.0f, grad - ap[i], grad);
+        if constexpr (kCentered) {
+          const float ai = kLerpGradAvg ? MulAdd<kFma>(lerpWeight, grad - ap[i], smallWeight ? ap[i] : grad)
+                                        : MulAdd<kFma>(grad, c, ap[i] * a);
           ap[i] = ai;
           dp[i - from] = MulAdd<kFma>(-ai, ai, vi);  // square_avg.addcmul(grad_avg, grad_avg, value=-1)
         }
       }
       at::Tensor avg = at::from_blob(dp, {to - from}, options);
-      if (ap) {
+      if constexpr (kCentered) {
         avg.sqrt_();
       } else {
         at::sqrt_out(avg, at::from_blob(vp + from, {to - from}, options));
@@ -108,7 +119,7 @@ struct FusedRmsprop {
       avg.add_(eps);
       for (int64_t i = from; i < to; i++) {
         const float grad = gradAt(i);
-        if (bp) {
+        if constexpr (kMomentum) {
           const float b = bp[i] * mom + grad / dp[i - from];
           bp[i] = b;
           pp[i] = MulAdd<kFma>(b, lr, pp[i]);
