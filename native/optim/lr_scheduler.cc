@@ -1,6 +1,7 @@
 // The native side of src/optim/lr_scheduler.ts. Python's math.cos and float ** are glibc's cos
 // and pow; V8's Math.cos and ** differ from them by 1 ulp on some arguments, so the schedulers
-// take them from here. (+ - * / are IEEE double in both languages and stay in TS.)
+// take them from here: CosineAnnealingLR its whole formulas, the others cos and pow alone (+ - * /
+// are IEEE doubles in both languages).
 #include <cmath>
 #include <string>
 #include "../addon.h"

@@ -9,8 +9,8 @@ export interface ClipGradNormOptions {
   normType?: number | 'inf';
   /** Throw instead of clipping when the total norm is NaN or infinite; default false. */
   errorIfNonfinite?: boolean;
-  /** PyTorch's flag: run the norms and the scaling through the foreach ops (the default on CPU and
-   * CUDA in 2.x; same numbers on the CPU). */
+  /** PyTorch 2.x's flag: run the norms and the scaling through the foreach ops (its default on CPU
+   * and CUDA; the same numbers on the CPU). Ignored on 1.13, which has no foreach path. */
   foreach?: boolean | null;
 }
 
