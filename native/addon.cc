@@ -10,8 +10,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterAutograd(env, exports);
   RegisterRuntime(env, exports);
   RegisterFunctional(env, exports);
+  RegisterNnUtils(env, exports);
   RegisterAdam(env, exports);
   RegisterSgd(env, exports);
+  RegisterRmsprop(env, exports);
   RegisterLrScheduler(env, exports);
   RegisterSerialization(env, exports);
   RegisterDataLoader(env, exports);

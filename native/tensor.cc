@@ -235,6 +235,61 @@ std::vector<double> ArgDoubleList(const Napi::CallbackInfo& info, size_t i) {
   return out;
 }
 
+// ---- option readers --------------------------------------------------------------------------
+Napi::Object ArgOptions(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsObject() || info[i].IsArray()) throw ArgError(info, i, "an options object");
+  return info[i].As<Napi::Object>();
+}
+
+static Napi::TypeError OptionError(const Napi::Object& options, const char* name, const char* expected) {
+  return Napi::TypeError::New(options.Env(), std::string("Expected ") + expected + " for native option '" + name + "'");
+}
+
+double OptionDouble(const Napi::Object& options, const char* name) {
+  Napi::Value v = options.Get(name);
+  if (!v.IsNumber()) throw OptionError(options, name, "a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool OptionBool(const Napi::Object& options, const char* name) {
+  Napi::Value v = options.Get(name);
+  if (!v.IsBoolean()) throw OptionError(options, name, "a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::vector<double> OptionDoubleList(const Napi::Object& options, const char* name) {
+  Napi::Value v = options.Get(name);
+  if (!v.IsArray()) throw OptionError(options, name, "an array of numbers");
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<double> out;
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value x = arr.Get(k);
+    if (!x.IsNumber()) throw OptionError(options, name, "an array of numbers");
+    out.push_back(x.As<Napi::Number>().DoubleValue());
+  }
+  return out;
+}
+
+std::vector<at::Tensor> OptionTensorList(const Napi::Object& options, const char* name, bool allowUndefined) {
+  Napi::Value v = options.Get(name);
+  if (!v.IsArray()) throw OptionError(options, name, "an array of tensor handles");
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value x = arr.Get(k);
+    if (allowUndefined && (x.IsUndefined() || x.IsNull())) {
+      out.emplace_back();
+      continue;
+    }
+    TensorHandle* h = HandleOf(options.Env(), x);
+    if (!h) throw OptionError(options, name, "an array of tensor handles");
+    if (!h->live()) ThrowTorchError(options.Env(), "DISPOSED", "Tensor has been disposed");
+    out.push_back(h->tensor());
+  }
+  return out;
+}
+
 static const std::pair<const char*, at::ScalarType> kDtypes[] = {
     {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf},
     {"bfloat16", at::kBFloat16}, {"int64", at::kLong}, {"int32", at::kInt},

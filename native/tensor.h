@@ -42,6 +42,14 @@ std::vector<double> ArgDoubleList(const Napi::CallbackInfo& info, size_t i);
 at::ScalarType ArgDtype(const Napi::CallbackInfo& info, size_t i);
 at::Device ArgDevice(const Napi::CallbackInfo& info, size_t i);
 
+// Option readers: a native call that takes more than a few values takes one options object, and
+// these read its properties by name (a TypeError names the option).
+Napi::Object ArgOptions(const Napi::CallbackInfo& info, size_t i);
+double OptionDouble(const Napi::Object& options, const char* name);
+bool OptionBool(const Napi::Object& options, const char* name);
+std::vector<double> OptionDoubleList(const Napi::Object& options, const char* name);
+std::vector<at::Tensor> OptionTensorList(const Napi::Object& options, const char* name, bool allowUndefined = false);
+
 std::string DtypeName(at::ScalarType type);
 Napi::Array TensorArray(Napi::Env env, const std::vector<at::Tensor>& tensors);
 

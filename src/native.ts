@@ -30,6 +30,51 @@ export interface CudaMemoryStats {
   ooms: number;
 }
 
+/** native/optim/adam.cc's state lists, one entry per parameter (undefined: not created yet). */
+export interface AdamStepState {
+  expAvgs: OptH[];
+  expAvgSqs: OptH[];
+  maxExpAvgSqs: OptH[];
+  /** The step count of each parameter, this step included. */
+  steps: number[];
+}
+export interface AdamStepOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  amsgrad: boolean;
+  maximize: boolean;
+  decoupledWeightDecay: boolean;
+  fused: boolean;
+}
+export interface SgdStepOptions {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  maximize: boolean;
+  fused: boolean;
+}
+/** native/optim/rmsprop.cc's state lists, one entry per parameter (undefined: not created yet). */
+export interface RmspropStepState {
+  squareAvgs: OptH[];
+  gradAvgs: OptH[];
+  momentumBuffers: OptH[];
+}
+export interface RmspropStepOptions {
+  lr: number;
+  alpha: number;
+  eps: number;
+  weightDecay: number;
+  momentum: number;
+  centered: boolean;
+  maximize: boolean;
+  fused: boolean;
+}
+
 export interface NativeAddon {
   setErrorClass(cls: typeof TorchError): void;
   // tensor.cc
@@ -70,6 +115,9 @@ export interface NativeAddon {
   cudaMemoryStats(device: number): CudaMemoryStats | null;
   memory(): { tensors: number; bytes: number };
   buildInfo(): { torchVersion: string; headerVersion: string; libraryPath: string; cudaCompiled: boolean; parallelInfo: string };
+  randperm(n: number, seed: number | bigint): number[];
+  torchDraw(kind: 'uniform' | 'expUniform' | 'randint' | 'rand', a?: number, b?: number): number;
+  torchDraw(kind: 'int64'): bigint;
   // nn/functional.cc
   linear(x: H, w: H, b: OptH, mode: number): Promise<H>;
   conv2d(x: H, w: H, b: OptH, stride: number[], padding: number[], dilation: number[], groups: number, mode: number): Promise<H>;
@@ -79,12 +127,16 @@ export interface NativeAddon {
   dropout(x: H, p: number, training: boolean, mode: number): Promise<H>;
   softmax(x: H, dim: number, log: boolean, mode: number): Promise<H>;
   crossEntropy(input: H, target: H, weight: OptH, reduction: string, ignoreIndex: number, labelSmoothing: number, mode: number): Promise<H>;
-  // optim/*.cc
-  adamStep(params: H[], expAvgs: OptH[], expAvgSqs: OptH[], maxExpAvgSqs: OptH[], steps: number[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, maximize: boolean, fused: boolean): Promise<OptH[]>;
-  sgdStep(params: H[], buffers: OptH[], lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, maximize: boolean, fused: boolean): Promise<OptH[]>;
-  randperm(n: number, seed: number | bigint): number[];
-  torchDraw(kind: 'uniform' | 'expUniform' | 'randint' | 'rand', a?: number, b?: number): number;
-  torchDraw(kind: 'int64'): bigint;
+  // nn/utils.cc
+  clipGradNorm(params: H[], opts: { maxNorm: number; normType: number; errorIfNonfinite: boolean; foreach: boolean }): Promise<H>;
+  clipGradValue(params: H[], clipValue: number, foreach: boolean): Promise<void>;
+  // optim/*.cc: each step resolves with the state tensors it created (undefined where they existed)
+  adamStep(params: H[], state: AdamStepState, opts: AdamStepOptions): Promise<OptH[]>;
+  sgdStep(params: H[], buffers: OptH[], opts: SgdStepOptions): Promise<OptH[]>;
+  rmspropStep(params: H[], state: RmspropStepState, opts: RmspropStepOptions): Promise<OptH[]>;
+  cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
+  libm(fn: 'cos', x: number): number;
+  libm(fn: 'pow', x: number, y: number): number;
   // distributed.cc (present when the build found c10d's Gloo)
   distAvailable: boolean;
   initProcessGroup(masterAddr: string, masterPort: number, rank: number, worldSize: number, timeoutMs: number, isServer: boolean, storePrefix: string): Promise<void>;
@@ -105,9 +157,9 @@ export interface NativeAddon {
   asStrided(storage: H, size: number[], stride: number[], offset: number): H;
   // data/dataloader.cc
   imagesToBatch(images: Uint8Array[], height: number, width: number, flips: boolean[], mean: number[] | null, std: number[] | null, batched: boolean, pinned: boolean): Promise<H>;
+  // data/transforms.cc
   resample(pixels: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Promise<Buffer>;
   cmykToRgb(pixels: Uint8Array): Promise<Buffer>;
-  cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
 }
 
 const ROOT = path.join(__dirname, '..');

@@ -1,6 +1,6 @@
-// The native side of src/optim/adam.ts: torch.optim.Adam's single-tensor step of the linked
-// libtorch's version, op for op, so that the result is bitwise Python's. TS owns the state
-// tensors and step counts.
+// The native side of src/optim/adam.ts: torch.optim.Adam's (and AdamW's) single-tensor step of
+// the linked libtorch's version, op for op, so that the result is bitwise Python's. TS owns the
+// state tensors and step counts.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/version.h>
@@ -22,14 +22,22 @@ constexpr bool kLerpFirstMoment = TORCH_VERSION_MAJOR >= 2;
 
 struct AdamHyper {
   double lr, beta1, beta2, eps, weightDecay;
-  bool amsgrad, maximize;
+  // decoupled: AdamW's weight decay, param *= 1 - lr * weightDecay before the update, instead of
+  // the L2 term added to the gradient.
+  bool amsgrad, maximize, decoupled;
 };
 
 void AdamUpdate(const at::Tensor& paramIn, at::Tensor& expAvg, at::Tensor& expAvgSq,
                 at::Tensor* maxExpAvgSq, double step, const AdamHyper& h) {
   at::Tensor param = paramIn;
   at::Tensor grad = h.maximize ? paramIn.grad().neg() : paramIn.grad();
-  if (h.weightDecay != 0) grad = grad.add(param, h.weightDecay);
+  if (h.weightDecay != 0) {
+    if (h.decoupled) {
+      param.mul_(1 - h.lr * h.weightDecay);
+    } else {
+      grad = grad.add(param, h.weightDecay);
+    }
+  }
   if (kLerpFirstMoment) {
     expAvg.lerp_(grad, 1 - h.beta1);
   } else {
@@ -64,28 +72,29 @@ bool Fusable(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& 
 // (GCC contracts it). lerp(m, g, w) is ATen's: m + w * (g - m) for |w| < 0.5, else
 // g + (w - 1) * (g - m), each one fused multiply-add in the AVX2 build.
 struct FusedAdamMoments {
-  const float* p;
-  float *m, *v, *vmax;
+  float *p, *m, *v, *vmax;
   const float* g;
-  float beta1, beta2, oneMinusBeta1, oneMinusBeta2, weightDecay;
+  // weightDecay is the L2 term's coefficient (0 for AdamW), decayFactor AdamW's 1 - lr * wd (1 for Adam).
+  float beta1, beta2, oneMinusBeta1, oneMinusBeta2, weightDecay, decayFactor;
   bool maximize;
 
   template <bool kFma>
   __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
     // Locals and restrict: otherwise the float stores might alias the float members, and the loop
     // would neither hoist them nor vectorise.
-    const float* __restrict pp = p;
+    float* __restrict pp = p;
     float* __restrict mp = m;
     float* __restrict vp = v;
     float* __restrict vmaxp = vmax;
     const float* __restrict gp = g;
-    const float b1 = beta1, b2 = beta2, c1 = oneMinusBeta1, c2 = oneMinusBeta2, wd = weightDecay;
+    const float b1 = beta1, b2 = beta2, c1 = oneMinusBeta1, c2 = oneMinusBeta2, wd = weightDecay, df = decayFactor;
     const float sign = maximize ? -1.0f : 1.0f;
-    const bool decay = wd != 0;
+    const bool decay = wd != 0, decoupled = df != 1;
     const bool smallWeight = std::fabs(c1) < 0.5f;
     auto loop = [&](auto amsgrad) {
       for (int64_t i = begin; i < end; i++) {
         float grad = sign * gp[i];  // maximize negates: exact, like grad.neg()
+        if (decoupled) pp[i] = pp[i] * df;  // param.mul_(1 - lr * wd): one float product
         if (decay) grad = MulAdd<kFma>(pp[i], wd, grad);
         float mi = !kLerpFirstMoment ? MulAdd<kFma>(grad, c1, mp[i] * b1)
                    : smallWeight     ? MulAdd<kFma>(c1, grad - mp[i], mp[i])
@@ -136,12 +145,14 @@ void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& ex
   at::Tensor scratch = at::empty({std::min(n, kChunk)}, at::TensorOptions().dtype(at::kFloat));
   const double biasCorrection2Sqrt = std::sqrt(1 - std::pow(h.beta2, step));
   const float negStepSize = static_cast<float>(-(h.lr / (1 - std::pow(h.beta1, step))));
+  const bool decoupled = h.decoupled && h.weightDecay != 0;
   for (int64_t from = 0; from < n; from += kChunk) {
     const int64_t len = std::min(kChunk, n - from);
     ParallelElementwise(len, FusedAdamMoments{p + from, m + from, v + from, vmax ? vmax + from : nullptr, g + from,
                                               static_cast<float>(h.beta1), static_cast<float>(h.beta2),
                                               static_cast<float>(1 - h.beta1), static_cast<float>(1 - h.beta2),
-                                              static_cast<float>(h.weightDecay), h.maximize});
+                                              decoupled ? 0.0f : static_cast<float>(h.weightDecay),
+                                              decoupled ? static_cast<float>(1 - h.lr * h.weightDecay) : 1.0f, h.maximize});
     at::Tensor denom = scratch.narrow(0, 0, len);
     at::sqrt_out(denom, second.narrow(0, from, len));
     denom.div_(biasCorrection2Sqrt).add_(h.eps);
@@ -149,20 +160,23 @@ void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& ex
   }
 }
 
-// adamStep(params, expAvgs, expAvgSqs, maxExpAvgSqs, steps, lr, beta1, beta2, eps, weightDecay,
-//          amsgrad, maximize, fused): every param here has a gradient; steps are already incremented.
+// adamStep(params, state, options): every param here has a gradient.
+//   state: {expAvgs, expAvgSqs, maxExpAvgSqs (handle | undefined each), steps (already incremented)}
+//   options: {lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupledWeightDecay, fused}
 // Missing state (undefined) is created here as zeros, off the JS thread (first-touching 0.5 GB
 // of AlexNet state takes about a second), and returned as [expAvg, expAvgSq, maxExpAvgSq] per
 // param, undefined where the state already existed.
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
-  auto expAvgs = ArgTensorList(info, 1, true);
-  auto expAvgSqs = ArgTensorList(info, 2, true);
-  auto maxExpAvgSqs = ArgTensorList(info, 3, true);
-  auto steps = ArgDoubleList(info, 4);
-  AdamHyper h{ArgDouble(info, 5), ArgDouble(info, 6), ArgDouble(info, 7), ArgDouble(info, 8),
-              ArgDouble(info, 9), ArgBool(info, 10), ArgBool(info, 11)};
-  bool fused = ArgBool(info, 12);
+  Napi::Object state = ArgOptions(info, 1), o = ArgOptions(info, 2);
+  auto expAvgs = OptionTensorList(state, "expAvgs", true);
+  auto expAvgSqs = OptionTensorList(state, "expAvgSqs", true);
+  auto maxExpAvgSqs = OptionTensorList(state, "maxExpAvgSqs", true);
+  auto steps = OptionDoubleList(state, "steps");
+  AdamHyper h{OptionDouble(o, "lr"), OptionDouble(o, "beta1"), OptionDouble(o, "beta2"), OptionDouble(o, "eps"),
+              OptionDouble(o, "weightDecay"), OptionBool(o, "amsgrad"), OptionBool(o, "maximize"),
+              OptionBool(o, "decoupledWeightDecay")};
+  bool fused = OptionBool(o, "fused");
   size_t n = params.size();
   if (expAvgs.size() != n || expAvgSqs.size() != n || steps.size() != n || maxExpAvgSqs.size() != n) {
     throw Napi::TypeError::New(info.Env(), "adamStep: state lists differ in length from params");

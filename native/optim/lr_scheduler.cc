@@ -1,6 +1,9 @@
-// The native side of src/optim/lr_scheduler.ts. The cosine formulas run in C++ because V8's
-// Math.cos differs from glibc's cos by 1 ulp on some arguments, and Python uses glibc's.
+// The native side of src/optim/lr_scheduler.ts. Python's math.cos and float ** are glibc's cos
+// and pow; V8's Math.cos and ** differ from them by 1 ulp on some arguments, so the schedulers
+// take them from here: CosineAnnealingLR its whole formulas, the others cos and pow alone (+ - * /
+// are IEEE doubles in both languages).
 #include <cmath>
+#include <string>
 #include "../addon.h"
 #include "../tensor.h"
 
@@ -34,10 +37,20 @@ Napi::Value CosineAnnealing(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), next);
 }
 
+// libm(fn, x, y): glibc's cos(x) or pow(x, y), as Python's math.cos(x) and x ** y compute them.
+Napi::Value Libm(const Napi::CallbackInfo& info) {
+  std::string fn = ArgString(info, 0);
+  double x = ArgDouble(info, 1);
+  if (fn == "cos") return Napi::Number::New(info.Env(), std::cos(x));
+  if (fn == "pow") return Napi::Number::New(info.Env(), std::pow(x, ArgDouble(info, 2)));
+  throw Napi::TypeError::New(info.Env(), "libm: unknown function " + fn);
+}
+
 }  // namespace
 
 void RegisterLrScheduler(Napi::Env env, Napi::Object exports) {
   exports.Set("cosineAnnealing", Napi::Function::New(env, CosineAnnealing));
+  exports.Set("libm", Napi::Function::New(env, Libm));
 }
 
 }  // namespace tb

@@ -77,14 +77,15 @@ at::Tensor FusedSgdUpdate(const at::Tensor& param, at::Tensor buf, const SgdHype
   return created;
 }
 
-// sgdStep(params, buffers (handle | undefined), lr, momentum, dampening, weightDecay, nesterov,
-//         maximize, fused)
+// sgdStep(params, buffers (handle | undefined each), options): options are
+// {lr, momentum, dampening, weightDecay, nesterov, maximize, fused}.
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
   auto buffers = ArgTensorList(info, 1, true);
-  SgdHyper h{ArgDouble(info, 2), ArgDouble(info, 3), ArgDouble(info, 4), ArgDouble(info, 5),
-             ArgBool(info, 6), ArgBool(info, 7)};
-  bool fused = ArgBool(info, 8);
+  Napi::Object o = ArgOptions(info, 2);
+  SgdHyper h{OptionDouble(o, "lr"), OptionDouble(o, "momentum"), OptionDouble(o, "dampening"),
+             OptionDouble(o, "weightDecay"), OptionBool(o, "nesterov"), OptionBool(o, "maximize")};
+  bool fused = OptionBool(o, "fused");
   if (buffers.size() != params.size()) {
     throw Napi::TypeError::New(info.Env(), "sgdStep: buffers differ in length from params");
   }

@@ -10,3 +10,4 @@ export { CrossEntropyLoss, CrossEntropyLossOptions } from './loss';
 export * as functional from './functional';
 export * as init from './init';
 export { DistributedDataParallel, DistributedDataParallelOptions } from './parallel';
+export * as utils from './utils';

@@ -10,11 +10,16 @@ export interface AdamOptions {
   weightDecay: number;
   amsgrad: boolean;
   maximize: boolean;
+  /** AdamW's weight decay (PyTorch 2.x's flag): `param *= 1 - lr * weightDecay` before the update,
+   * instead of adding `weightDecay * param` to the gradient. */
+  decoupledWeightDecay: boolean;
   /** One multithreaded native pass per parameter instead of PyTorch's op-by-op arithmetic: several
-   * times less memory traffic, equal to the default path up to float rounding (PyTorch 2.x has the
-   * same flag). CPU float32 contiguous tensors only; others take the default path. */
+   * times less memory traffic, rounded as the op-by-op path (PyTorch 2.x has the same flag). CPU
+   * float32 contiguous tensors only; others take the default path. */
   fused: boolean;
 }
+
+export type AdamWOptions = Omit<AdamOptions, 'decoupledWeightDecay'>;
 
 interface AdamState {
   step: number;
@@ -23,10 +28,15 @@ interface AdamState {
   maxExpAvgSq?: Tensor;
 }
 
-/** torch.optim.Adam (L2 weight decay added to the gradient), bitwise PyTorch 1.13's CPU results unless `fused`. */
+/**
+ * torch.optim.Adam (L2 weight decay added to the gradient, or AdamW's decoupled decay with
+ * `decoupledWeightDecay`), bitwise the linked PyTorch version's CPU results, fused or not.
+ */
 export class Adam extends Optimizer<AdamOptions, AdamState> {
   constructor(params: Iterable<Tensor> | ParamGroupInput<AdamOptions>[], opts: Partial<AdamOptions> = {}) {
-    super('optim.Adam', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, fused: false, ...opts });
+    super(`optim.${new.target.name}`, params, {
+      lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, decoupledWeightDecay: false, fused: false, ...opts,
+    });
   }
 
   protected validateOptions(o: AdamOptions): AdamOptions {
@@ -40,19 +50,26 @@ export class Adam extends Optimizer<AdamOptions, AdamState> {
     if (o.betas[0] === 1 || o.betas[1] === 1) throw invalid(w, 'betas', 'numbers in [0, 1)', o.betas);
     bool(w, 'amsgrad', o.amsgrad);
     bool(w, 'maximize', o.maximize);
+    bool(w, 'decoupledWeightDecay', o.decoupledWeightDecay);
     bool(w, 'fused', o.fused);
-    return { lr: o.lr, betas: [o.betas[0], o.betas[1]], eps: o.eps, weightDecay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize, fused: o.fused };
+    return {
+      lr: o.lr, betas: [o.betas[0], o.betas[1]], eps: o.eps, weightDecay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize,
+      decoupledWeightDecay: o.decoupledWeightDecay, fused: o.fused,
+    };
   }
 
   protected groupToPython(g: ParamGroup<AdamOptions>): Record<string, unknown> {
     return {
       lr: g.lr, betas: [...g.betas], eps: g.eps, weight_decay: g.weightDecay, amsgrad: g.amsgrad, maximize: g.maximize,
-      foreach: null, capturable: false, differentiable: false, fused: g.fused,
+      foreach: null, capturable: false, differentiable: false, fused: g.fused, decoupled_weight_decay: g.decoupledWeightDecay,
     };
   }
 
   protected groupFromPython(g: Record<string, unknown>): Partial<AdamOptions> {
-    return { lr: g.lr, betas: g.betas, eps: g.eps, weightDecay: g.weight_decay, amsgrad: g.amsgrad, maximize: g.maximize ?? false, fused: g.fused ?? false } as Partial<AdamOptions>;
+    return {
+      lr: g.lr, betas: g.betas, eps: g.eps, weightDecay: g.weight_decay, amsgrad: g.amsgrad, maximize: g.maximize ?? false,
+      decoupledWeightDecay: g.decoupled_weight_decay ?? false, fused: g.fused ?? false,
+    } as Partial<AdamOptions>;
   }
 
   protected stateToPython(s: AdamState): Record<string, Tensor | number> {
@@ -76,16 +93,15 @@ export class Adam extends Optimizer<AdamOptions, AdamState> {
     const states = params.map((p) => this.state.get(p));
     const steps = states.map((s) => (s ? s.step : 0) + 1);
     const handle = (t: Tensor | undefined, name: string) => (t ? this.held(t, name) : undefined);
-    const handles = [
-      params.map((p) => this.held(p, 'parameter')),
-      states.map((s) => handle(s?.expAvg, 'exp_avg')),
-      states.map((s) => handle(s?.expAvgSq, 'exp_avg_sq')),
-      states.map((s) => (g.amsgrad ? handle(s?.maxExpAvgSq, 'max_exp_avg_sq') : undefined)),
-    ] as const;
-    const created = await native.adamStep(
-      handles[0] as TensorHandle[], handles[1], handles[2], handles[3],
-      steps, g.lr, g.betas[0], g.betas[1], g.eps, g.weightDecay, g.amsgrad, g.maximize, g.fused,
-    );
+    const created = await native.adamStep(params.map((p) => this.held(p, 'parameter')), {
+      expAvgs: states.map((s) => handle(s?.expAvg, 'exp_avg')),
+      expAvgSqs: states.map((s) => handle(s?.expAvgSq, 'exp_avg_sq')),
+      maxExpAvgSqs: states.map((s) => (g.amsgrad ? handle(s?.maxExpAvgSq, 'max_exp_avg_sq') : undefined)),
+      steps,
+    }, {
+      lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps, weightDecay: g.weightDecay, amsgrad: g.amsgrad,
+      maximize: g.maximize, decoupledWeightDecay: g.decoupledWeightDecay, fused: g.fused,
+    });
     const owned = (h: TensorHandle | undefined) => (h ? Tensor._wrap(h, true) : undefined);
     params.forEach((p, i) => {
       const [expAvg, expAvgSq, maxSq] = [0, 1, 2].map((k) => owned(created[3 * i + k]));
@@ -94,5 +110,20 @@ export class Adam extends Optimizer<AdamOptions, AdamState> {
       s.step = steps[i];
       this.state.set(p, s);
     });
+  }
+}
+
+/**
+ * torch.optim.AdamW: Adam with decoupled weight decay (`param *= 1 - lr * weightDecay` each step),
+ * weightDecay 1e-2 by default. Its stateDict() loads into torch.optim.AdamW and back.
+ */
+export class AdamW extends Adam {
+  constructor(params: Iterable<Tensor> | ParamGroupInput<AdamWOptions>[], opts: Partial<AdamWOptions> = {}) {
+    super(params, { weightDecay: 1e-2, ...opts, decoupledWeightDecay: true });
+  }
+
+  /** AdamW's weight decay is always decoupled, as torch.optim.AdamW's __setstate__ makes it. */
+  protected groupFromPython(g: Record<string, unknown>): Partial<AdamOptions> {
+    return { ...super.groupFromPython(g), decoupledWeightDecay: true };
   }
 }

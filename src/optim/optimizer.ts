@@ -2,12 +2,34 @@
 import { TorchError } from '../errors';
 import { native, TensorHandle } from '../native';
 import { assertIdle, gradsOf, tensor, Tensor, track } from '../tensor';
-import { bool, invalid, options } from '../arguments';
+import { bool, finite, invalid, options } from '../arguments';
 
-/** A parameter group as given to the constructor: params plus any per-group option overrides. */
-export type ParamGroupInput<O> = Partial<O> & { params: Iterable<Tensor> };
+/**
+ * Values lr schedulers keep in a param group, as PyTorch's do: every scheduler's `initial_lr`,
+ * and OneCycleLR's `max_lr`, `min_lr`, `max_momentum`, `base_momentum`. stateDict() saves them.
+ */
+export interface ScheduledGroupValues {
+  initialLr?: number;
+  maxLr?: number;
+  minLr?: number;
+  maxMomentum?: number;
+  baseMomentum?: number;
+}
+const SCHEDULED_KEYS: [keyof ScheduledGroupValues, string][] = [
+  ['initialLr', 'initial_lr'], ['maxLr', 'max_lr'], ['minLr', 'min_lr'], ['maxMomentum', 'max_momentum'], ['baseMomentum', 'base_momentum'],
+];
+
+/** A parameter group as given to the constructor: params plus any per-group option overrides
+ * (and scheduler values, such as the initialLr a resumed scheduler reads). */
+export type ParamGroupInput<O> = Partial<O> & ScheduledGroupValues & { params: Iterable<Tensor> };
 /** A live parameter group: options are read at every step(), so writing `lr` takes effect. */
-export type ParamGroup<O> = O & { params: Tensor[]; initialLr?: number };
+export type ParamGroup<O> = O & ScheduledGroupValues & { params: Tensor[] };
+
+/** The scheduler values among a group's keys (camelCase), each a finite number. */
+function scheduledValues(where: string, group: Record<string, unknown>): ScheduledGroupValues {
+  const present = SCHEDULED_KEYS.filter(([k]) => group[k] != null);
+  return Object.fromEntries(present.map(([k]) => [k, finite(where, k, group[k])]));
+}
 
 /** PyTorch's optimizer.state_dict() layout, with PyTorch's key names. */
 export interface OptimizerStateDict {
@@ -38,7 +60,7 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
         seen.add(p);
       });
       const opts = this.validateOptions({ ...defaults, ...overrides } as O);
-      this.paramGroups.push({ ...opts, params: ps as Tensor[] });
+      this.paramGroups.push({ ...opts, ...scheduledValues(where, overrides as Record<string, unknown>), params: ps as Tensor[] });
     });
   }
 
@@ -130,7 +152,8 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
         if (s) state[index] = this.stateToPython(s);
         return index++;
       });
-      return { ...this.groupToPython(g), ...(g.initialLr === undefined ? {} : { initial_lr: g.initialLr }), params: indices };
+      const scheduled = SCHEDULED_KEYS.filter(([k]) => g[k] !== undefined).map(([k, py]) => [py, g[k]]);
+      return { ...this.groupToPython(g), ...Object.fromEntries(scheduled), params: indices };
     });
     return { state, param_groups: groups };
   }
@@ -151,7 +174,8 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
         throw new TorchError(`${where}: loaded state dict contains a parameter group that doesn't match the size of optimizer's group ${i}`, 'VALUE_ERROR');
       }
       const opts = this.validateOptions({ ...this.paramGroups[i], ...this.groupFromPython(g) });
-      return { opts, ids: ids as number[], initialLr: typeof g.initial_lr === 'number' ? g.initial_lr : undefined };
+      const scheduled = Object.fromEntries(SCHEDULED_KEYS.filter(([, py]) => g[py] != null).map(([k, py]) => [k, g[py]]));
+      return { opts, ids: ids as number[], scheduled: scheduledValues(where, scheduled) };
     });
     const newState = new Map<Tensor, S>();
     plans.forEach((plan, i) => {
@@ -166,10 +190,7 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
     for (const s of this.state.values()) disposeState(s);
     this.state.clear();
     for (const [p, s] of newState) this.state.set(p, s);
-    plans.forEach((plan, i) => {
-      Object.assign(this.paramGroups[i], plan.opts);
-      this.paramGroups[i].initialLr = plan.initialLr ?? this.paramGroups[i].initialLr;
-    });
+    plans.forEach((plan, i) => Object.assign(this.paramGroups[i], plan.opts, plan.scheduled));
   }
 }
 

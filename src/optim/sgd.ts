@@ -64,9 +64,9 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
     const buffers = params.map((p) => this.state.get(p)?.momentumBuffer);
     const handles = params.map((p) => this.held(p, 'parameter'));
     const bufferHandles = buffers.map((b) => (b ? this.held(b, 'momentum_buffer') : undefined));
-    const created = await native.sgdStep(
-      handles, bufferHandles, g.lr, g.momentum, g.dampening, g.weightDecay, g.nesterov, g.maximize, g.fused,
-    );
+    const created = await native.sgdStep(handles, bufferHandles, {
+      lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weightDecay, nesterov: g.nesterov, maximize: g.maximize, fused: g.fused,
+    });
     created.forEach((h, i) => {
       if (h) this.state.set(params[i], { momentumBuffer: Tensor._wrap(h, true) });
     });

@@ -6,9 +6,12 @@ Usage: reference.py COMMAND JSON_ARGS. Prints one JSON object. Inputs and initia
 from torch.manual_seed on both sides, so nothing but the config crosses over; floats go through
 JSON with repr precision, so doubles round-trip exactly.
 """
+import collections
+import inspect
 import json
 import math
 import sys
+import warnings
 
 import torch
 import torch.nn as nn
@@ -63,6 +66,14 @@ def cmd_randint_targets(spec):
 def make_optimizer(spec, params):
     kind = spec["optimizer"]
     o = spec["options"]
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=o.get("lr", 1e-3), betas=tuple(o.get("betas", (0.9, 0.999))), eps=o.get("eps", 1e-8),
+                                 weight_decay=o.get("weightDecay", 1e-2), amsgrad=o.get("amsgrad", False),
+                                 maximize=o.get("maximize", False))
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o.get("lr", 1e-2), alpha=o.get("alpha", 0.99), eps=o.get("eps", 1e-8),
+                                   weight_decay=o.get("weightDecay", 0), momentum=o.get("momentum", 0),
+                                   centered=o.get("centered", False), maximize=o.get("maximize", False))
     if kind == "adam":
         return torch.optim.Adam(params, lr=o["lr"], betas=tuple(o.get("betas", (0.9, 0.999))), eps=o.get("eps", 1e-8),
                                 weight_decay=o.get("weightDecay", 0), amsgrad=o.get("amsgrad", False),
@@ -202,6 +213,196 @@ def cmd_continue_adam(spec):
         opt.step()
     return {"weights": {k: v.flatten().tolist() for k, v in model.state_dict().items()},
             "step": opt.state_dict()["state"][0]["step"].item()}
+
+
+def clip_grads(model, clip):
+    """torch.nn.utils.clip_grad_norm_ / clip_grad_value_ as a case asks; the total norm or None."""
+    if clip is None:
+        return None
+    utils = torch.nn.utils
+    if clip["kind"] == "value":
+        utils.clip_grad_value_(model.parameters(), clip["clipValue"])
+        return None
+    kw = {}
+    if "foreach" in clip and "foreach" in inspect.signature(utils.clip_grad_norm_).parameters:
+        kw["foreach"] = clip["foreach"]
+    return utils.clip_grad_norm_(model.parameters(), clip["maxNorm"], norm_type=float(clip.get("normType", 2.0)), **kw).item()
+
+
+def train_steps(model, opt, x, y, steps, zero_every=1, clip=None):
+    crit = nn.CrossEntropyLoss()
+    losses, norms = [], []
+    for step in range(steps):
+        if step % zero_every == 0:
+            opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        norm = clip_grads(model, clip)
+        if norm is not None:
+            norms.append(norm)
+        opt.step()
+        losses.append(loss.item())
+    return losses, norms
+
+
+def weights_of(model):
+    return {k: v.flatten().tolist() for k, v in model.state_dict().items()}
+
+
+def cmd_optim_cases(spec):
+    """Like optim, for many cases in one process (spec["base"] + each case), with optional gradient
+    clipping before each step; returns each case's targets, losses, total norms and final weights."""
+    torch.set_num_threads(spec["threads"])
+    out = []
+    for case in spec["cases"]:
+        s = {**spec["base"], **case}
+        model, x, y = mlp(s)
+        opt = make_optimizer(s, model.parameters())
+        losses, norms = train_steps(model, opt, x, y, s["steps"], s.get("zeroEvery", 1), s.get("clip"))
+        out.append({"targets": y.tolist(), "losses": losses, "norms": norms, "weights": weights_of(model)})
+    return out
+
+
+def cmd_optim_round_trip(spec):
+    """Per case, both directions of an optimizer checkpoint: loads the model + optimizer state that
+    torchbridge saved (case["ours"]) and takes `more` steps; and trains `first` steps itself, saves
+    its checkpoint for torchbridge (case["theirs"]), and takes `more` steps."""
+    torch.set_num_threads(spec["threads"])
+    out = []
+    for case in spec["cases"]:
+        s = {**spec["base"], **case}
+        model, x, y = mlp(s)
+        ck = torch.load(s["ours"])
+        model.load_state_dict(ck["model"])
+        opt = make_optimizer(s, model.parameters())
+        opt.load_state_dict(ck["optimizer"])
+        train_steps(model, opt, x, y, s["more"])
+        continued = weights_of(model)
+        model, x, y = mlp(s)
+        opt = make_optimizer(s, model.parameters())
+        train_steps(model, opt, x, y, s["first"])
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, s["theirs"])
+        train_steps(model, opt, x, y, s["more"])
+        out.append({"targets": y.tolist(), "continued": continued, "theirs": weights_of(model)})
+    return out
+
+
+def cmd_clip_mixed(spec):
+    """clip_grad_norm_ over parameters of mixed dtypes (grouped by dtype on 2.x): per norm type, the
+    total norm and the clipped gradients."""
+    torch.set_num_threads(spec["threads"])
+    out = []
+    for norm_type in spec["normTypes"]:
+        params = []
+        for values, dtype in zip(spec["grads"], spec["dtypes"]):
+            p = torch.zeros(len(values), dtype=getattr(torch, dtype), requires_grad=True)
+            p.grad = torch.tensor(values, dtype=p.dtype)
+            params.append(p)
+        total = torch.nn.utils.clip_grad_norm_(params, spec["maxNorm"], norm_type=float(norm_type))
+        out.append({"total": total.item(), "grads": [p.grad.tolist() for p in params]})
+    return out
+
+
+def scheduler_optimizer(case):
+    """An optimizer over one-element parameters, one param group per lr in case["lrs"]."""
+    lrs = case.get("lrs", [0.1])
+    groups = [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in lrs]
+    for group, initial in zip(groups, case.get("initialLrs", [])):
+        group["initial_lr"] = initial
+    if case.get("optimizer", "sgd") == "adam":
+        return torch.optim.Adam(groups, lr=lrs[0])
+    return torch.optim.SGD(groups, lr=lrs[0], momentum=case.get("momentum", 0))
+
+
+def make_scheduler(opt, c):
+    L = torch.optim.lr_scheduler
+    kind = c["kind"]
+    last_epoch = c.get("lastEpoch", -1)
+    if kind == "cosine":
+        return L.CosineAnnealingLR(opt, T_max=c["tMax"], eta_min=c.get("etaMin", 0), last_epoch=last_epoch)
+    if kind == "step":
+        return L.StepLR(opt, step_size=c["stepSize"], gamma=c.get("gamma", 0.1), last_epoch=last_epoch)
+    if kind == "linear":
+        return L.LinearLR(opt, start_factor=c.get("startFactor", 1.0 / 3), end_factor=c.get("endFactor", 1.0),
+                          total_iters=c.get("totalIters", 5), last_epoch=last_epoch)
+    if kind == "exponential":
+        return L.ExponentialLR(opt, gamma=c["gamma"], last_epoch=last_epoch)
+    if kind == "multistep":
+        return L.MultiStepLR(opt, milestones=c["milestones"], gamma=c.get("gamma", 0.1), last_epoch=last_epoch)
+    if kind == "onecycle":
+        return L.OneCycleLR(opt, max_lr=c["maxLr"], total_steps=c["totalSteps"], pct_start=c.get("pctStart", 0.3),
+                            anneal_strategy=c.get("annealStrategy", "cos"), cycle_momentum=c.get("cycleMomentum", True),
+                            div_factor=c.get("divFactor", 25.0), final_div_factor=c.get("finalDivFactor", 1e4),
+                            three_phase=c.get("threePhase", False))
+    if kind == "plateau":
+        return L.ReduceLROnPlateau(opt, mode=c.get("mode", "min"), factor=c.get("factor", 0.1), patience=c.get("patience", 10),
+                                   threshold=c.get("threshold", 1e-4), threshold_mode=c.get("thresholdMode", "rel"),
+                                   cooldown=c.get("cooldown", 0), min_lr=c.get("minLr", 0), eps=c.get("eps", 1e-8))
+    if kind == "sequential":
+        return L.SequentialLR(opt, schedulers=[make_scheduler(opt, s) for s in c["schedulers"]], milestones=c["milestones"])
+    raise ValueError(kind)
+
+
+def scheduler_values(opt):
+    """Every group's lr, and its momentum (or Adam's beta1)."""
+    return {"lr": [g["lr"] for g in opt.param_groups],
+            "momentum": [g["betas"][0] if "betas" in g else g.get("momentum", 0) for g in opt.param_groups]}
+
+
+def run_scheduler(opt, sched, c, steps, start=0):
+    """`steps` steps (optimizer, then scheduler, as PyTorch asks); ReduceLROnPlateau gets c["metrics"][i],
+    and c["epochs"] (if given) are passed to step(epoch), the deprecated closed form."""
+    out = []
+    for i in range(start, start + steps):
+        opt.step()
+        if c["kind"] == "plateau":
+            sched.step(c["metrics"][i])
+        elif "epochs" in c:
+            sched.step(c["epochs"][i])
+        else:
+            sched.step()
+        out.append(scheduler_values(opt))
+    return out
+
+
+def cmd_scheduler_cases(spec):
+    """For each case, the lr and momentum of every param group after construction and after each step."""
+    out = []
+    for c in spec["cases"]:
+        opt = scheduler_optimizer(c)
+        sched = make_scheduler(opt, c)
+        out.append([scheduler_values(opt)] + run_scheduler(opt, sched, c, c["steps"]))
+    return out
+
+
+def loadable_state(sd):
+    """A scheduler state_dict as io.load (like weights_only) can read it: MultiStepLR's Counter as a
+    dict, and without 1.13 OneCycleLR's bound method anneal_func (the scheduler keeps its own)."""
+    out = {k: (dict(v) if isinstance(v, collections.Counter) else v) for k, v in sd.items() if not callable(v)}
+    if "_schedulers" in out:
+        out["_schedulers"] = [loadable_state(s) for s in out["_schedulers"]]
+    return out
+
+
+def cmd_scheduler_round_trip(spec):
+    """Per case, both directions: loads the optimizer + scheduler state that torchbridge saved after
+    `first` steps (case["ours"]) into a fresh torch scheduler and takes `more` steps; and takes `first`
+    steps itself, saves its state (case["theirs"]), and takes `more` steps."""
+    warnings.simplefilter("ignore")
+    out = []
+    for c in spec["cases"]:
+        opt = scheduler_optimizer(c)
+        sched = make_scheduler(opt, c)
+        ck = torch.load(c["ours"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        continued = run_scheduler(opt, sched, c, c["more"], c["first"])
+        opt = scheduler_optimizer(c)
+        sched = make_scheduler(opt, c)
+        run_scheduler(opt, sched, c, c["first"])
+        torch.save({"optimizer": opt.state_dict(), "scheduler": loadable_state(sched.state_dict())}, c["theirs"])
+        out.append({"continued": continued, "theirs": run_scheduler(opt, sched, c, c["more"], c["first"])})
+    return out
 
 
 def cmd_image_folder(spec):
