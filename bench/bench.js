@@ -19,6 +19,7 @@ const argv = yargs(process.argv.slice(2))
   .option('threads', { type: 'number', default: getNumThreads(), describe: 'Intra-op threads on both sides' })
   .option('steps', { type: 'number', default: 20, describe: 'Timed steps per figure (batched figures use a quarter)' })
   .option('quick', { type: 'boolean', default: false, describe: 'One step, tiny inputs and 4 images: checks that the bench runs' })
+  .option('main-only', { type: 'boolean', default: false, describe: "Compare the main build only, not also the 1.13 lane's" })
   .option('out', { type: 'string', default: path.join(__dirname, 'results.json') })
   .strict()
   .parse();
@@ -46,7 +47,7 @@ if (fs.existsSync(venvPython) && /^\d+\.\d+\.\d+/.exec(query(venvPython, 'import
   pairs.push({ name: main, env: {}, python: venvPython, fused: !main.startsWith('1.') });
 }
 // --quick (the CI smoke run) compares the main build only: every pair costs a dozen processes.
-if (quick) { /* main build only */ } else if (fs.existsSync(LANE_ADDON)) pairs.push({ name: '1.13 (Debian)', env: { TORCHBRIDGE_ADDON: LANE_ADDON }, python: '/usr/bin/python3', fused: false });
+if (quick || argv.mainOnly) { /* main build only */ } else if (fs.existsSync(LANE_ADDON)) pairs.push({ name: '1.13 (Debian)', env: { TORCHBRIDGE_ADDON: LANE_ADDON }, python: '/usr/bin/python3', fused: false });
 else if (main.startsWith('1.13')) pairs.push({ name: main, env: {}, python: '/usr/bin/python3', fused: false });
 
 function side(lang, figure, args, pair) {

@@ -3,9 +3,9 @@
 // Locates libtorch for both build paths (cmake-js and node-gyp), in the documented order:
 // LIBTORCH, Torch_DIR / CMAKE_PREFIX_PATH, the project's .venv (npm run setup's pip PyTorch), a
 // Python PyTorch, Debian's system libtorch. TORCHBRIDGE_TORCH=system skips the Python ones.
-// Usage: node scripts/find-libtorch.js [--json | --torch-dir | --include-dirs | --lib-dir |
-//                                       --libs | --lib-files | --cflags | --features |
-//                                       --cxx-standard[-flag] | --gloo | --describe]
+// Usage: node scripts/find-libtorch.js [--json | --include-dirs | --lib-dir | --libs |
+//                                       --lib-files | --cflags | --features |
+//                                       --cxx-standard[-flag] | --describe]
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -204,7 +204,6 @@ if (require.main === module) {
   const mode = process.argv[2] || '--describe';
   const out = {
     '--json': () => JSON.stringify(t),
-    '--torch-dir': () => t.torchDir,
     '--include-dirs': () => t.includeDirs.join(' '),
     '--lib-dir': () => t.libDir,
     // torch_cuda is linked with --no-as-needed: nothing references it directly, and without it
@@ -218,7 +217,6 @@ if (require.main === module) {
     '--features': () => features(t).join(' '),
     '--cxx-standard': () => String(t.cxxStandard),
     '--cxx-standard-flag': () => `-std=c++${t.cxxStandard}`,
-    '--gloo': () => (t.gloo ? 'yes' : 'no'),
     '--describe': () => `libtorch ${t.version} at ${t.prefix} (found via ${t.via}; CUDA: ${t.cuda ? `yes (${visibleGpus()})` : 'no'}; ` +
       `Gloo: ${t.gloo ? `yes${t.glooHeaders.startsWith(t.prefix) ? '' : `, declarations from ${path.dirname(t.glooHeaders)}`}` : 'no, install libgloo-dev for torchbridge.dist'})`,
   }[mode];

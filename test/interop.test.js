@@ -5,19 +5,13 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { execFileSync } = require('child_process');
 const { io } = require('torchbridge');
-const { tmpDir, torchVersionOf, VISION_PYTHON } = require('./helpers/reference');
+const { runReference: run, tmpDir, torchVersionOf, VISION_PYTHON } = require('./helpers/reference');
 
 const ROOT = path.join(__dirname, '..');
-const SCRIPT = path.join(__dirname, 'python', 'reference.py');
 const PYTHONS = { '2.x': path.join(ROOT, '.venv', 'bin', 'python'), '1.13': VISION_PYTHON };
 const versions = Object.fromEntries(Object.entries(PYTHONS).map(([k, py]) => [k, fs.existsSync(py) ? torchVersionOf(py) : null]));
 const skip = (!versions['2.x'] || !versions['1.13']) && `needs both pip's PyTorch 2.x in .venv and Debian's 1.13 (found ${JSON.stringify(versions)})`;
-
-function run(python, command, args) {
-  return JSON.parse(execFileSync(python, [SCRIPT, command, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }));
-}
 
 for (const [writer, reader] of [['2.x', '1.13'], ['1.13', '2.x']]) {
   test(`PyTorch ${writer} writes, torchbridge reads and saves, PyTorch ${reader} reads it bitwise`, { skip, timeout: 300000 }, async (t) => {

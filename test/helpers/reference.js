@@ -11,6 +11,7 @@ const path = require('path');
 const ROOT = path.join(__dirname, '..', '..');
 const SCRIPT = path.join(__dirname, '..', 'python', 'reference.py');
 const VISION_PYTHON = '/usr/bin/python3';
+const LOADED_VERSION = require('../../dist').buildInfo().torchVersion;
 
 // torch.__version__ as libtorch reports its own: major.minor.patch (pip adds '+cpu', Debian 'a0+git...').
 function torchVersionOf(python) {
@@ -23,9 +24,8 @@ function torchVersionOf(python) {
 
 function matchingPython() {
   if (process.env.TORCHBRIDGE_PYTHON) return process.env.TORCHBRIDGE_PYTHON;
-  const loaded = require('../../dist').buildInfo().torchVersion;
   for (const python of [path.join(ROOT, '.venv', 'bin', 'python'), VISION_PYTHON]) {
-    if (fs.existsSync(python) && torchVersionOf(python) === loaded) return python;
+    if (fs.existsSync(python) && torchVersionOf(python) === LOADED_VERSION) return python;
   }
   return null;
 }
@@ -57,7 +57,7 @@ function pyTorchHasVision() {
   }
 }
 
-const NO_PYTORCH = `no Python PyTorch ${require('../../dist').buildInfo().torchVersion} (the linked libtorch's version) found: run npm run setup`;
+const NO_PYTORCH = `no Python PyTorch ${LOADED_VERSION} (the linked libtorch's version) found: run npm run setup`;
 const NO_VISION = "Debian's python3-torchvision is not installed: run npm run setup";
 
 function runReference(python, command, args) {
@@ -93,4 +93,4 @@ function maxAbsDiff(a, b) {
   return m;
 }
 
-module.exports = { havePyTorch, haveVision, pyTorchHasVision, reference, visionReference, tmpDir, maxAbsDiff, torchVersionOf, PYTHON, VISION_PYTHON, NO_PYTORCH, NO_VISION };
+module.exports = { havePyTorch, haveVision, pyTorchHasVision, reference, visionReference, runReference, tmpDir, maxAbsDiff, torchVersionOf, PYTHON, VISION_PYTHON, NO_PYTORCH, NO_VISION };
