@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const { noGrad } = require('./autograd') as typeof import('./autograd');
   const { softmax } = require('./nn/functional') as typeof import('./nn/functional');
   const { setNumThreads } = require('./runtime') as typeof import('./runtime');
-  const { evalTransform, loadTrainedModel } = require('./training/trainer') as typeof import('./training/trainer');
+  const { evalTransform, loadTrainedModel } = require('./training') as typeof import('./training');
 
   if (argv.threads !== undefined && argv.threads > 0) setNumThreads(argv.threads);
   const { files, missing } = await imageFiles(argv._.map(String), IMG_EXTENSIONS);

@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   printWarnings('train', (w) => w.message.startsWith('data.DataLoader skipped ')); // the trainer names each skipped file
   // Required here, not imported above: these load libtorch.
   const dist = require('./distributed') as typeof import('./distributed');
-  const { train } = require('./training/trainer') as typeof import('./training/trainer');
+  const { train } = require('./training') as typeof import('./training');
   // Under torchrun (or --nproc-per-node's workers) the variables say which rank this is.
   if (Number(process.env.WORLD_SIZE ?? 1) > 1) await dist.initProcessGroup({ timeoutMs: Math.round((argv['dist-timeout'] ?? 1800) * 1000) });
   const isMain = !dist.isInitialized() || dist.getRank() === 0;

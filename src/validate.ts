@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   // Required here, not imported above: these load libtorch.
   const { DataLoader, ImageFolder } = require('./data') as typeof import('./data');
   const { checkDevice, cuda, setNumThreads } = require('./runtime') as typeof import('./runtime');
-  const { evaluate, evalTransform, loadTrainedModel } = require('./training/trainer') as typeof import('./training/trainer');
+  const { evaluate, evalTransform, loadTrainedModel } = require('./training') as typeof import('./training');
   const { ProgressBar } = require('./training/progress') as typeof import('./training/progress');
 
   const device = argv.device === undefined || argv.device === 'auto' ? (cuda.isAvailable() ? 'cuda' : 'cpu') : checkDevice('validate', '--device', argv.device);
