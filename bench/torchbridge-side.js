@@ -46,6 +46,30 @@ const figures = {
     return { seconds: median(times) };
   },
 
+  // The seed step's phases timed apart (forward + loss, backward, optimizer step), medians.
+  async seedStepParts() {
+    const model = alexnet('append');
+    const opt = new optim.Adam(model.parameters(), { lr: 1e-8, fused: !args.exact });
+    const crit = new nn.CrossEntropyLoss();
+    const x = rand([1, 3, args.height, args.width]);
+    const y = tensor([1], { dtype: 'int64' });
+    const parts = { forward: [], backward: [], step: [] };
+    for (let i = 0; i < args.warmup + args.steps; i++) {
+      const t0 = now();
+      const out = await model.forward(x);
+      const loss = await crit.forward(out, y);
+      const t1 = now();
+      await loss.backward();
+      const t2 = now();
+      await opt.step();
+      const t3 = now();
+      out.dispose();
+      loss.dispose();
+      if (i >= args.warmup) [t1 - t0, t2 - t1, t3 - t2].forEach((s, k) => Object.values(parts)[k].push(s));
+    }
+    return Object.fromEntries(Object.entries(parts).map(([name, times]) => [name, median(times)]));
+  },
+
   async batchedTraining() {
     const model = alexnet('replace');
     await model.to(device);
