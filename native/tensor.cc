@@ -769,7 +769,8 @@ Napi::Value Stat(const Napi::CallbackInfo& info) {
   });
 }
 
-// norm(a, p, dims | null, keepdim, mode): what Tensor.norm calls for a numeric p (linalg.vector_norm).
+// norm(a, p, dims | null, keepdim, mode): what Tensor.norm calls for a numeric p: linalg.vector_norm
+// on 2.x, the older at::norm over the dims (all of them by default) on 1.13.
 Napi::Value Norm(const Napi::CallbackInfo& info) {
   at::Tensor t = ArgTensor(info, 0);
   double p = ArgDouble(info, 1);
@@ -778,8 +779,14 @@ Napi::Value Norm(const Napi::CallbackInfo& info) {
   bool keepdim = ArgBool(info, 3);
   ExecModeGuard mode(ArgMode(info, 4));
   return Guarded(info.Env(), [&] {
+#if TORCH_VERSION_MAJOR >= 2
     at::OptionalIntArrayRef d = dims ? at::OptionalIntArrayRef(*dims) : c10::nullopt;
     return TensorHandle::New(info.Env(), at::linalg_vector_norm(t, p, d, keepdim, c10::nullopt));
+#else
+    std::vector<int64_t> d = dims ? *dims : std::vector<int64_t>();
+    if (!dims) for (int64_t i = 0; i < t.dim(); i++) d.push_back(i);
+    return TensorHandle::New(info.Env(), at::norm(t, at::Scalar(p), d, keepdim));
+#endif
   });
 }
 
