@@ -352,15 +352,9 @@ export class Tensor implements Disposable {
     return Tensor._wrap(native.shapeOp(op, this._h(`Tensor.${op}`), args, execMode()));
   }
 
-  reshape(...shape: number[] | [number[]]): Tensor {
-    const s = (Array.isArray(shape[0]) ? shape[0] : shape) as number[];
-    return this.shapeOp('reshape', s.map((d) => int('Tensor.reshape', 'shape', d, -1)));
-  }
+  reshape(...shape: number[] | [number[]]): Tensor { return this.shapeOp('reshape', sizesArg('Tensor.reshape', 'shape', shape)); }
   /** A view with another shape (one dimension may be -1); fails where the strides do not allow one (use reshape). */
-  view(...shape: number[] | [number[]]): Tensor {
-    const s = (Array.isArray(shape[0]) ? shape[0] : shape) as number[];
-    return this.shapeOp('view', s.map((d) => int('Tensor.view', 'shape', d, -1)));
-  }
+  view(...shape: number[] | [number[]]): Tensor { return this.shapeOp('view', sizesArg('Tensor.view', 'shape', shape)); }
   unsqueeze(dim: number): Tensor { return this.shapeOp('unsqueeze', [int('Tensor.unsqueeze', 'dim', dim)]); }
   squeeze(dim?: number): Tensor { return this.shapeOp('squeeze', dim === undefined ? [] : [int('Tensor.squeeze', 'dim', dim)]); }
   flatten(startDim = 0, endDim = -1): Tensor {
@@ -374,8 +368,8 @@ export class Tensor implements Disposable {
   // ---- indexing and views (O(1) views, synchronous) ----
 
   /** `dim` checked against this tensor's dimensions, as PyTorch's IndexError does (a 0-d tensor takes -1 and 0). */
-  private dimArg(where: string, param: string, dim: unknown, extra = 0): number {
-    const n = Math.max(this.ndim + extra, 1);
+  private dimArg(where: string, param: string, dim: unknown): number {
+    const n = Math.max(this.ndim, 1);
     if (!isInt(dim) || dim < -n || dim >= n) {
       throw new TorchError(`${where}: Expected a dimension in range [${-n}, ${n - 1}] for ${param} but received ${describe(dim)}`, 'INDEX_ERROR');
     }
@@ -406,10 +400,7 @@ export class Tensor implements Disposable {
   }
 
   /** This tensor broadcast to `sizes` (-1 keeps a dimension), sharing memory. */
-  expand(...sizes: number[] | [number[]]): Tensor {
-    const s = (Array.isArray(sizes[0]) ? sizes[0] : sizes) as number[];
-    return this.shapeOp('expand', s.map((d) => int('Tensor.expand', 'sizes', d, -1)));
-  }
+  expand(...sizes: number[] | [number[]]): Tensor { return this.shapeOp('expand', sizesArg('Tensor.expand', 'sizes', sizes)); }
 
   private splitOp(where: string, op: SplitOp, sizes: number[], dim: number): Tensor[] {
     const d = this.dimArg(where, 'dim', dim);
@@ -727,6 +718,12 @@ export interface StatOptions {
 export interface ValuesIndices {
   values: Tensor;
   indices: Tensor;
+}
+
+/** Sizes given as arguments or as one array (`view(2, 3)`, `view([2, 3])`); -1 means inferred or kept. */
+function sizesArg(where: string, param: string, args: number[] | [number[]]): number[] {
+  const sizes = (Array.isArray(args[0]) ? args[0] : args) as unknown[];
+  return sizes.map((d) => int(where, param, d, -1));
 }
 
 /** invalid() for a received value that is described in words (a tensor's rank or dtype). */
