@@ -11,7 +11,11 @@ const { PYTHON, NO_PYTORCH } = require('./helpers/reference');
 const { data } = tb;
 const SCRIPT = path.join(__dirname, 'python', 'tensor_ops.py');
 function reference(command, args) {
-  return JSON.parse(execFileSync(PYTHON, [SCRIPT, command, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }));
+  try {
+    return JSON.parse(execFileSync(PYTHON, [SCRIPT, command, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] }));
+  } catch (err) {
+    throw new Error(`tensor_ops.py ${command} failed: ${err.stderr || err.message}`);
+  }
 }
 
 function encode(t) {

@@ -10,7 +10,11 @@ const { PYTHON, NO_PYTORCH } = require('./helpers/reference');
 
 const SCRIPT = path.join(__dirname, 'python', 'tensor_ops.py');
 function reference(command, args) {
-  return JSON.parse(execFileSync(PYTHON, [SCRIPT, command, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }));
+  try {
+    return JSON.parse(execFileSync(PYTHON, [SCRIPT, command, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] }));
+  } catch (err) {
+    throw new Error(`tensor_ops.py ${command} failed: ${err.stderr || err.message}`);
+  }
 }
 
 /** What tensor_ops.py's encode() gives for the same tensor. */
@@ -161,7 +165,8 @@ const CASES = [
   ['fullLike', [ints], 'torch.full_like(a, 7)', (a) => tb.fullLike(a, 7)],
   ['randnLike', [x], 'torch.randn_like(a)', (a) => tb.randnLike(a)],
   ['randLike', [x3], 'torch.rand_like(a)', (a) => tb.randLike(a)],
-  ['half math', [{ shape: [3, 4], dtype: 'float16' }], 'a.exp().sum(1)', (a) => a.exp().sum(1)],
+  // (libtorch 1.13 has no float16 exp on CPU)
+  ['half math', [{ shape: [3, 4], dtype: 'float16' }], 'a.mul(a).sub(0.5).sum(1)', (a) => a.mul(a).sub(0.5).sum(1)],
   ['bfloat16 math', [{ shape: [3, 4], dtype: 'bfloat16' }], 'a.mul(a).mean(0)', (a) => a.mul(a).mean(0)],
 ];
 
