@@ -333,4 +333,7 @@ test('text opcodes (protocols 0 and 1), refused globals wherever they hide, and 
     [P.pickle(P.b(op.EMPTY_DICT), P.str('hparams'), P.global('my.module', 'Config'), P.b(op.EMPTY_TUPLE, op.REDUCE, op.MARK), P.str('lr'), P.float(0.1), P.b(op.SETITEMS, op.SETITEM)), /global 'my\.module\.Config' from .* \(at checkpoint\['hparams'\]\)/],
   ];
   for (const [pkl, pattern] of unsafe) for (const file of files(pkl)) await refused(file, 'UNSAFE_PICKLE', pattern);
+  // Python 2's names and text forms: __builtin__.set, a quoted STRING with escapes, a 64-bit INT, FLOAT inf.
+  const py2 = P.pickle(P.global('__builtin__', 'set'), P.b(op.MARK), text("S'a\\x41\\n\\''\n"), text('I9007199254740993\n'), text('Finf\n'), P.b(op.LIST, op.TUPLE1, op.REDUCE));
+  for (const file of files(py2)) assert.deepEqual(await io.load(file), new Set(['aA\n\'', 9007199254740993n, Infinity]));
 });

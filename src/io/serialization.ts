@@ -157,7 +157,8 @@ function makeFindClass(file: string) {
   for (const [cls, dtype] of Object.entries(STORAGE_DTYPES)) table[`torch.${cls}`] = new StorageType(dtype);
   for (const name of TORCH_CONSTANTS) table[`torch.${name}`] = new PyConstant('torch', name);
   // Anything else is refused, but only once the whole pickle is read, so the message can say where it sits.
-  return (module: string, name: string): PyCallable | object => table[`${module}.${name}`] ?? new PyRefused(module, name);
+  // Python 2's module names, which Python 3's unpickler maps too (fix_imports).
+  return (module: string, name: string): PyCallable | object => table[`${module === '__builtin__' ? 'builtins' : module}.${name}`] ?? new PyRefused(module, name);
 }
 
 /** Where a refused global sits in the loaded structure, as Python indexing (`['hyper_parameters']`), or '' at the top. */
