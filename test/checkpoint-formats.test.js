@@ -29,7 +29,7 @@ test.before(() => {
   if (debianVersion && PYTHON !== VISION_PYTHON) writers.push(['debian', VISION_PYTHON]);
   for (const [name, python] of writers) {
     fs.mkdirSync(path.join(dir, name));
-    written[name] = run(python, 'write', { dir: path.join(dir, name) });
+    written[name] = { ...run(python, 'write', { dir: path.join(dir, name) }), python };
   }
 });
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -74,37 +74,51 @@ async function loadsAsWritten(t, writer, name) {
   return loaded;
 }
 
-/** Saves `loaded` with io.save and asks PyTorch whether the file holds exactly what `reference` does. */
-async function resavedBitwise(loaded, reference, name) {
-  const ours = path.join(dir, `resaved-${name}`);
-  await io.save(loaded, ours);
-  const check = run(PYTHON, 'check', { ours, reference });
-  assert.equal(check.difference, null, `${name}: PyTorch reads our resave differently: ${check.difference}`);
+/** Resaves loaded files with io.save, then asks each PyTorch (one run each) whether they hold exactly what the originals do. */
+class Resaves {
+  pairs = [];
+
+  async add(loaded, reference, name) {
+    const ours = path.join(dir, `resaved-${name}`);
+    await io.save(loaded, ours);
+    this.pairs.push([ours, reference]);
+  }
+
+  check(t) {
+    for (const python of Object.values(written).map((w) => w.python)) {
+      const { differences } = run(python, 'check', { pairs: this.pairs });
+      differences.forEach((d, i) => assert.equal(d, null, `${this.pairs[i][0]}: PyTorch ${torchVersionOf(python)} reads our resave differently: ${d}`));
+      t.diagnostic(`PyTorch ${torchVersionOf(python)} reads ${this.pairs.length} resaved files bitwise as the originals`);
+    }
+  }
 }
 
 const writersOf = (name) => Object.keys(written).filter((w) => written[w].files[name]);
 
 test('legacy files in pickle protocols 0, 1 and 2 load as written, from both PyTorches, and resave losslessly', { skip }, async (t) => {
+  const resaves = new Resaves();
   for (const protocol of [0, 1, 2]) {
     for (const kind of ['mixed', 'plain']) {
       const name = `${kind}-p${protocol}.pth`;
       for (const writer of writersOf(name)) {
         const loaded = await loadsAsWritten(t, writer, name);
         if (kind === 'mixed') {
-          // The view shares its base's storage, and a tensor pickled once and referenced twice stays one.
+          // A tensor pickled once and referenced twice stays one tensor.
           assert.equal(loaded.get('shared')[0], loaded.get('shared')[1]);
         }
         // Protocol 0 writes storage ids that PyTorch itself cannot read back (its full loader fails
         // on mixed-p0): compare the resave with a protocol 2 file of the same content instead.
         const reference = written[writer].files[name].full === 'ok' ? written[writer].files[name].path : written[writer].files[`${kind}-p2.pth`].path;
-        if (writer === 'pip') await resavedBitwise(loaded, reference, `${writer}-${name}`);
+        await resaves.add(loaded, reference, `${writer}-${name}`);
       }
     }
   }
   assert.equal(written.pip.files['mixed-p0.pth'].full, 'AssertionError', "PyTorch's own loader still refuses protocol 0 storages");
+  resaves.check(t);
 });
 
 test('quantized state dicts (per tensor, per channel, quantize_dynamic) load with their quantizers, and resave bitwise', { skip }, async (t) => {
+  const resaves = new Resaves();
   for (const name of ['quantized.pth', 'quantized-legacy.pth']) {
     for (const writer of writersOf(name)) {
       const sd = await loadsAsWritten(t, writer, name);
@@ -115,20 +129,23 @@ test('quantized state dicts (per tensor, per channel, quantize_dynamic) load wit
       assert.throws(() => sd.get('pc_axis0').qScale(), (e) => e.code === 'INVALID_ARGUMENT' && /per_channel_affine; use qPerChannelScales/.test(e.message));
       assert.equal(sd.get('dynamic.0._packed_params.dtype').name, 'qint8');
       assert.equal(sd.get('dynamic.0._packed_params._packed_params')[0].dtype, 'qint8'); // quantize_dynamic's weight
-      if (writer === 'pip') await resavedBitwise(sd, written[writer].files[name].path, `${writer}-${name}`);
+      await resaves.add(sd, written[writer].files[name].path, `${writer}-${name}`);
     }
   }
+  resaves.check(t);
 });
 
 test('torch.<dtype> and torch.<qscheme> values load as PyConstant and save back as the same globals', { skip }, async (t) => {
+  const resaves = new Resaves();
   for (const name of ['dtypes.pth', 'dtypes-legacy-p1.pth']) {
     for (const writer of writersOf(name)) {
       const loaded = await loadsAsWritten(t, writer, name);
       assert.ok(loaded.dtype instanceof io.PyConstant);
       assert.equal(String(loaded.dtype), 'torch.float16');
-      if (writer === 'pip') await resavedBitwise(loaded, written[writer].files[name].path, `${writer}-${name}`);
+      await resaves.add(loaded, written[writer].files[name].path, `${writer}-${name}`);
     }
   }
+  resaves.check(t);
 });
 
 async function refused(file, code, patterns) {
@@ -148,15 +165,17 @@ test('a TorchScript archive is named as such, with the Python to get its state d
 });
 
 test('the pre-0.1.10 tar format loads as PyTorch reads it, and resaves bitwise', { skip }, async (t) => {
+  const resaves = new Resaves();
   for (const writer of writersOf('tar.pth')) {
     assert.equal(written[writer].files['tar.pth'].full, 'ok', "PyTorch's full loader reads the tar fixture");
     const loaded = await loadsAsWritten(t, writer, 'tar.pth');
-    await resavedBitwise(loaded, written[writer].files['tar.pth'].path, `${writer}-tar.pth`);
+    await resaves.add(loaded, written[writer].files['tar.pth'].path, `${writer}-tar.pth`);
   }
   // A tar archive that is not a checkpoint says which format it looks like.
   const other = path.join(dir, 'other.tar');
   execFileSync('tar', ['-cf', other, '-C', __dirname, 'python']);
   await refused(other, 'BAD_FILE', [/a tar archive without a 'storages' member: not a torch\.save file of PyTorch before 0\.1\.10/]);
+  resaves.check(t);
 });
 
 test("a Lightning checkpoint's pickled class is named with where it sits, and its state_dict saved alone loads", { skip }, async () => {
