@@ -126,6 +126,7 @@ test('quantized state dicts (per tensor, per channel, quantize_dynamic) load wit
       assert.equal(w.dtype, 'qint8');
       assert.equal(w.qscheme(), 'per_tensor_affine');
       assert.equal(sd.get('pc_axis1').qPerChannelAxis(), 1);
+      assert.equal(sd.get('pc_float_qparams').qscheme(), 'per_channel_affine_float_qparams');
       assert.throws(() => sd.get('pc_axis0').qScale(), (e) => e.code === 'INVALID_ARGUMENT' && /per_channel_affine; use qPerChannelScales/.test(e.message));
       assert.equal(sd.get('dynamic.0._packed_params.dtype').name, 'qint8');
       assert.equal(sd.get('dynamic.0._packed_params._packed_params')[0].dtype, 'qint8'); // quantize_dynamic's weight

@@ -51,7 +51,7 @@ class TensorSpec {
 /** _rebuild_qtensor's quantizer parameters. */
 type Quantizer =
   | { qscheme: 'per_tensor_affine'; scale: number; zeroPoint: number }
-  | { qscheme: 'per_channel_affine'; scales: TensorSpec | number[]; zeroPoints: TensorSpec | number[]; axis: number };
+  | { qscheme: 'per_channel_affine'; scales: TensorSpec | number[]; zeroPoints: TensorSpec | number[]; axis: number; floatLists: boolean };
 
 /** A quantized tensor: integer values in the storage plus its quantizer. */
 class QuantizedSpec extends TensorSpec {
@@ -106,7 +106,9 @@ function quantizer(params: PyValue): Quantizer {
     if (!channelValues(scales) || !channelValues(zeroPoints) || !isIndex(axis)) {
       throw new Error(`_rebuild_qtensor: per_channel_affine needs scale and zero point tensors and an axis, got ${shown(scales)}, ${shown(zeroPoints)} and ${shown(axis)}`);
     }
-    return { qscheme: 'per_channel_affine', scales: scales as TensorSpec | number[], zeroPoints: zeroPoints as TensorSpec | number[], axis };
+    // Given as tensors, the zero points' dtype tells float qparams apart; given as lists, the scheme does.
+    const floatLists = isConstant(scheme, 'per_channel_affine_float_qparams');
+    return { qscheme: 'per_channel_affine', scales: scales as TensorSpec | number[], zeroPoints: zeroPoints as TensorSpec | number[], axis, floatLists };
   }
   throw new Error(`_rebuild_qtensor: quantization scheme ${scheme instanceof PyConstant ? String(scheme) : shown(scheme)} is not supported (per_tensor_affine and per_channel_affine are)`);
 }
@@ -307,9 +309,9 @@ async function materialize(file: string, result: PyValue, refs: Map<string, Stor
     const q = spec.quantizer;
     try {
       if (q.qscheme === 'per_tensor_affine') return native.makeQuantized(storage, { ...where, ...q });
-      // Lists of scales and zero points are what PyTorch's _rebuild_qtensor turns into double and long tensors.
-      const channelParams = [channelParam(q.scales, 'float64'), channelParam(q.zeroPoints, 'int64')];
-      return native.makeQuantized(storage, { ...where, qscheme: q.qscheme, axis: q.axis, channelParams });
+      // Lists of scales and zero points become tensors as in PyTorch's _rebuild_qtensor.
+      const channelParams = [channelParam(q.scales, q.floatLists ? 'float32' : 'float64'), channelParam(q.zeroPoints, q.floatLists ? 'float32' : 'int64')];
+      return native.makeQuantized(storage, { ...where, qscheme: 'per_channel_affine', axis: q.axis, channelParams });
     } catch (err) {
       throw badFile(file, `a quantized tensor of size [${spec.size}] (${q.qscheme}) cannot be rebuilt: ${(err as Error).message}`);
     }

@@ -113,6 +113,9 @@ def quantized():
                                                 torch.tensor([0, 1, -2]), 0, torch.qint8)),
         ("pc_axis1", torch.quantize_per_channel(x, torch.tensor([0.1, 0.2, 0.05, 0.01], dtype=torch.double),
                                                 torch.tensor([10, 0, 128, 3]), 1, torch.quint8)),
+        # Float zero points: per_channel_affine_float_qparams (embedding bags), saved as per_channel_affine.
+        ("pc_float_qparams", torch.quantize_per_channel(x, torch.tensor([0.1, 0.2, 0.3]), torch.tensor([0.5, 1.0, -2.0]),
+                                                        0, torch.quint8)),
     ])
     model = torch.ao.quantization.quantize_dynamic(nn.Sequential(nn.Linear(4, 3)), {nn.Linear}, dtype=torch.qint8)
     for k, v in model.state_dict().items():
