@@ -306,6 +306,7 @@ test('a save removes the temp files of killed writers of the same file (dead pid
 test('text opcodes (protocols 0 and 1), refused globals wherever they hide, and lying quantizers give clear errors', async () => {
   const text = (s) => Buffer.from(s, 'latin1');
   const tup = (items) => Buffer.concat([P.b(op.MARK), ...items, P.b(op.TUPLE)]);
+  const list = (items) => Buffer.concat([P.b(op.MARK), ...items, P.b(op.LIST)]);
   const badFile = [
     [P.pickle(text('I12x\n')), /INT argument "12x" is not a decimal integer/],
     [P.pickle(text('Fabc\n')), /FLOAT argument "abc" is not a number/],
@@ -316,9 +317,13 @@ test('text opcodes (protocols 0 and 1), refused globals wherever they hide, and 
       [P.global('torch', 'per_tensor_affine'), P.float(0.5), P.int(0), 'FloatStorage', /_rebuild_qtensor over a float32 storage/],
       [P.global('torch', 'per_tensor_symmetric'), P.float(0.5), P.int(0), 'QInt8Storage', /scheme torch\.per_tensor_symmetric is not supported/],
       [P.global('torch', 'per_tensor_affine'), P.str('0.5'), P.int(0), 'QInt8Storage', /per_tensor_affine needs a float scale and an integer zero point, got "0\.5"/],
-    ].map(([scheme, scale, zero, storage, pattern]) => [P.pickle(
+      // Per channel, lists of scales and zero points: fewer than the channels, or an axis the tensor lacks
+      // (libtorch would read past them when it dequantizes).
+      [P.global('torch', 'per_channel_affine'), list([P.float(0.5)]), list([P.int(0)]), 'QInt8Storage', /along axis 0 needs 4 scales and zero points, not 1 and 1/, P.int(0)],
+      [P.global('torch', 'per_channel_affine'), list([P.float(0.5)]), list([P.int(0)]), 'QInt8Storage', /along axis 1 needs an axis it has/, P.int(1)],
+    ].map(([scheme, scale, zero, storage, pattern, axis]) => [P.pickle(
       P.global('torch._utils', '_rebuild_qtensor'),
-      tup([P.storagePid('0', 4, storage), P.int(0), tup([P.int(4)]), tup([P.int(1)]), tup([scheme, scale, zero]), P.b(op.FALSE)]),
+      tup([P.storagePid('0', 4, storage), P.int(0), tup([P.int(4)]), tup([P.int(1)]), tup(axis ? [scheme, scale, zero, axis] : [scheme, scale, zero]), P.b(op.FALSE)]),
       P.b(op.REDUCE),
     ), pattern]),
   ];

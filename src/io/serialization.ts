@@ -307,6 +307,15 @@ async function materialize(file: string, result: PyValue, refs: Map<string, Stor
     const storage = storages.get(spec.storage)!;
     const where = { size: spec.size, stride: spec.stride, offset: spec.offset };
     const q = spec.quantizer;
+    if (q.qscheme === 'per_channel_affine') {
+      // libtorch trusts these when it dequantizes: one scale and zero point per index along the axis.
+      const channels = spec.size[q.axis];
+      const length = (v: TensorSpec | number[]) => (v instanceof TensorSpec ? (v.size.length === 1 ? v.size[0] : -1) : v.length);
+      if (channels === undefined || length(q.scales) !== channels || length(q.zeroPoints) !== channels) {
+        throw badFile(file, `a per-channel quantized tensor of size [${spec.size}] along axis ${q.axis} needs ${channels ?? 'an axis it has, and'} ` +
+          `scales and zero points, not ${length(q.scales)} and ${length(q.zeroPoints)}`);
+      }
+    }
     try {
       if (q.qscheme === 'per_tensor_affine') return native.makeQuantized(storage, { ...where, ...q });
       // Lists of scales and zero points become tensors as in PyTorch's _rebuild_qtensor.
