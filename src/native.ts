@@ -21,6 +21,24 @@ export type IndexOp = 'indexSelect' | 'maskedSelect' | 'index';
 export type MatmulOp = 'matmul' | 'mm' | 'bmm';
 export type FactoryKind = 'zeros' | 'ones' | 'full' | 'rand' | 'randn' | 'empty';
 
+export interface QuantizedGeometry {
+  size: number[];
+  stride: number[];
+  offset: number;
+}
+
+export interface QuantizedParams<H> {
+  dtype: 'qint8' | 'quint8' | 'qint32';
+  qscheme: 'per_tensor_affine' | 'per_channel_affine' | 'per_channel_affine_float_qparams';
+  /** per_tensor_affine */
+  scale?: number;
+  zeroPoint?: number;
+  /** per_channel_*: float64 (float32 for float qparams) scales and int64 (float) zero points along `axis`. */
+  scales?: H;
+  zeroPoints?: H;
+  axis?: number;
+}
+
 export interface TensorMeta {
   shape: number[];
   dtype: NativeDtype;
@@ -181,6 +199,11 @@ export interface NativeAddon {
   getRngState(): H;
   setRngState(state: H): void;
   asStrided(storage: H, size: number[], stride: number[], offset: number): H;
+  /** A quantized tensor over an int8/uint8/int32 storage, as _rebuild_qtensor builds it. */
+  makeQuantized(storage: H, opts: QuantizedGeometry & ({ qscheme: 'per_tensor_affine'; scale: number; zeroPoint: number } | { qscheme: 'per_channel_affine'; channelParams: H[]; axis: number })): H;
+  /** A quantized tensor's dtype and quantizer, or null for any other tensor. */
+  quantizedParams(t: H): QuantizedParams<H> | null;
+  quantizedOp(op: 'intRepr' | 'dequantize', t: H): H;
   // data/dataloader.cc
   imagesToBatch(images: Uint8Array[], height: number, width: number, flips: boolean[], mean: number[] | null, std: number[] | null, batched: boolean, pinned: boolean): Promise<H>;
   // data/transforms.cc

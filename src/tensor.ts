@@ -8,6 +8,8 @@ import { checkDevice, Device } from './runtime';
 import { bool, describe, finite, int, invalid, isInt, oneOf, options } from './arguments';
 
 export type Dtype = NativeDtype;
+/** libtorch's names of the quantized dtypes, and PyTorch's (torch.qint8). */
+const QUANTIZED_DTYPE_NAMES: Record<string, string> = { QInt8: 'qint8', QUInt8: 'quint8', QInt32: 'qint32' };
 export const DTYPES: readonly Dtype[] = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
 const INTEGER_DTYPES: readonly Dtype[] = ['int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
 
@@ -217,7 +219,11 @@ export class Tensor implements Disposable {
   }
 
   get shape(): number[] { return this.meta('Tensor.shape').shape; }
-  get dtype(): Dtype { return this.meta('Tensor.dtype').dtype; }
+  /** The dtype; a quantized tensor reports its quantized dtype ('qint8', 'quint8' or 'qint32'; see quantizedDtype). */
+  get dtype(): Dtype {
+    const d: string = this.meta('Tensor.dtype').dtype;
+    return (QUANTIZED_DTYPE_NAMES[d] ?? d) as Dtype;
+  }
   get device(): string { return this.meta('Tensor.device').device; }
   get ndim(): number { return this.shape.length; }
   get isLeaf(): boolean { return this.meta('Tensor.isLeaf').isLeaf; }
@@ -256,6 +262,53 @@ export class Tensor implements Disposable {
     const gh = g?._h(where, 'grad');
     assertIdle(where, g ? [g] : [], [gradsOf(where, [this], 'tensor')]);
     native.setGrad(h, gh);
+  }
+
+  // ---- quantized tensors (loaded from quantized checkpoints) ----
+  /** The quantizer, releasing the per-channel tensors except the one asked for. */
+  private quantizer(where: string, keep?: 'scales' | 'zeroPoints', required = true) {
+    const q = native.quantizedParams(this._h(where, 'tensor', false));
+    for (const k of ['scales', 'zeroPoints'] as const) if (q?.[k] && k !== keep) native.release(q[k]!);
+    if (!q && !required) return null;
+    if (!q) throw new TorchError(`${where}: the tensor is not quantized (its dtype is ${this.dtype})`, 'INVALID_ARGUMENT');
+    return q;
+  }
+
+  /** Whether this is a quantized tensor (qint8, quint8 or qint32 values with a quantizer), like is_quantized. */
+  get isQuantized(): boolean { return this.quantizer('Tensor.isQuantized', undefined, false) !== null; }
+  /** The quantized dtype ('qint8', 'quint8', 'qint32'), or null for a tensor that is not quantized. */
+  get quantizedDtype(): 'qint8' | 'quint8' | 'qint32' | null { return this.quantizer('Tensor.quantizedDtype', undefined, false)?.dtype ?? null; }
+  /** 'per_tensor_affine', 'per_channel_affine' or 'per_channel_affine_float_qparams', like qscheme(). */
+  qscheme(): string { return this.quantizer('Tensor.qscheme')!.qscheme; }
+  /** The scale of a per-tensor quantized tensor, like q_scale(). */
+  qScale(): number { return this.perTensor('Tensor.qScale').scale!; }
+  /** The zero point of a per-tensor quantized tensor, like q_zero_point(). */
+  qZeroPoint(): number { return this.perTensor('Tensor.qZeroPoint').zeroPoint!; }
+  /** The scales along qPerChannelAxis() of a per-channel quantized tensor (float64), like q_per_channel_scales(). */
+  qPerChannelScales(): Tensor { return this.perChannel('Tensor.qPerChannelScales', 'scales'); }
+  /** The zero points of a per-channel quantized tensor (int64), like q_per_channel_zero_points(). */
+  qPerChannelZeroPoints(): Tensor { return this.perChannel('Tensor.qPerChannelZeroPoints', 'zeroPoints'); }
+  /** The dimension a per-channel quantized tensor is quantized along, like q_per_channel_axis(). */
+  qPerChannelAxis(): number {
+    const q = this.quantizer('Tensor.qPerChannelAxis')!;
+    if (q.axis === undefined) throw new TorchError(`Tensor.qPerChannelAxis: the tensor is quantized ${q.qscheme}, not per channel`, 'INVALID_ARGUMENT');
+    return q.axis;
+  }
+  /** The stored integers of a quantized tensor (int8, uint8 or int32), like int_repr(). */
+  intRepr(): Tensor { this.quantizer('Tensor.intRepr'); return Tensor._wrap(native.quantizedOp('intRepr', this._h('Tensor.intRepr'))); }
+  /** The float32 values (x - zeroPoint) * scale that a quantized tensor stands for, like dequantize(). */
+  dequantize(): Tensor { this.quantizer('Tensor.dequantize'); return Tensor._wrap(native.quantizedOp('dequantize', this._h('Tensor.dequantize'))); }
+
+  private perTensor(where: string) {
+    const q = this.quantizer(where)!;
+    if (q.scale === undefined) throw new TorchError(`${where}: the tensor is quantized ${q.qscheme}; use qPerChannelScales() and qPerChannelZeroPoints()`, 'INVALID_ARGUMENT');
+    return q;
+  }
+
+  private perChannel(where: string, which: 'scales' | 'zeroPoints'): Tensor {
+    const q = this.quantizer(where, which)!;
+    if (q[which] === undefined) throw new TorchError(`${where}: the tensor is quantized ${q.qscheme}; use qScale() and qZeroPoint()`, 'INVALID_ARGUMENT');
+    return Tensor._wrap(q[which]!);
   }
 
   /** The single value of a one-element tensor, as a JS number. */

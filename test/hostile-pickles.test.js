@@ -302,3 +302,43 @@ test('a save removes the temp files of killed writers of the same file (dead pid
     live.kill();
   }
 });
+
+test('text opcodes (protocols 0 and 1), refused globals wherever they hide, and lying quantizers give clear errors', async () => {
+  const text = (s) => Buffer.from(s, 'latin1');
+  const tup = (items) => Buffer.concat([P.b(op.MARK), ...items, P.b(op.TUPLE)]);
+  const list = (items) => Buffer.concat([P.b(op.MARK), ...items, P.b(op.LIST)]);
+  const badFile = [
+    [P.pickle(text('I12x\n')), /INT argument "12x" is not a decimal integer/],
+    [P.pickle(text('Fabc\n')), /FLOAT argument "abc" is not a number/],
+    [P.pickle(text('Sabc\n')), /STRING argument "abc" is not a quoted string/],
+    [P.pickle(text('g7\n')), /memo key 7 is not defined/],
+    // _rebuild_qtensor over a float storage, with a scheme it does not know, with a string scale.
+    ...[
+      [P.global('torch', 'per_tensor_affine'), P.float(0.5), P.int(0), 'FloatStorage', /_rebuild_qtensor over a float32 storage/],
+      [P.global('torch', 'per_tensor_symmetric'), P.float(0.5), P.int(0), 'QInt8Storage', /scheme torch\.per_tensor_symmetric is not supported/],
+      [P.global('torch', 'per_tensor_affine'), P.str('0.5'), P.int(0), 'QInt8Storage', /per_tensor_affine needs a float scale and an integer zero point, got "0\.5"/],
+      // Per channel, lists of scales and zero points: fewer than the channels, or an axis the tensor lacks
+      // (libtorch would read past them when it dequantizes).
+      [P.global('torch', 'per_channel_affine'), list([P.float(0.5)]), list([P.int(0)]), 'QInt8Storage', /along axis 0 needs 4 scales and zero points, not 1 and 1/, P.int(0)],
+      [P.global('torch', 'per_channel_affine'), list([P.float(0.5)]), list([P.int(0)]), 'QInt8Storage', /along axis 1 needs an axis it has/, P.int(1)],
+    ].map(([scheme, scale, zero, storage, pattern, axis]) => [P.pickle(
+      P.global('torch._utils', '_rebuild_qtensor'),
+      tup([P.storagePid('0', 4, storage), P.int(0), tup([P.int(4)]), tup([P.int(1)]), tup(axis ? [scheme, scale, zero, axis] : [scheme, scale, zero]), P.b(op.FALSE)]),
+      P.b(op.REDUCE),
+    ), pattern]),
+  ];
+  const FOUR_BYTES = [['0', Buffer.alloc(4), 1]];
+  for (const [pkl, pattern] of badFile) for (const file of files(pkl, FOUR_BYTES)) await refused(file, 'BAD_FILE', pattern);
+  const unsafe = [
+    // In a dict's BUILD state (where OrderedDict keeps _metadata), and as a Set item.
+    [P.pickle(P.b(op.EMPTY_DICT, op.EMPTY_DICT), P.str('k'), P.global('os', 'system'), P.b(op.SETITEM, op.BUILD)), /global 'os\.system'/],
+    // Passed to an allowed callable: refused before the callable sees it.
+    [P.pickle(P.global('torch', 'device'), P.global('os', 'system'), P.b(op.TUPLE1, op.REDUCE)), /global 'os\.system'/],
+    // Called and filled like a dict subclass: the refusal names it and where it sits.
+    [P.pickle(P.b(op.EMPTY_DICT), P.str('hparams'), P.global('my.module', 'Config'), P.b(op.EMPTY_TUPLE, op.REDUCE, op.MARK), P.str('lr'), P.float(0.1), P.b(op.SETITEMS, op.SETITEM)), /global 'my\.module\.Config' from .* \(at checkpoint\['hparams'\]\)/],
+  ];
+  for (const [pkl, pattern] of unsafe) for (const file of files(pkl)) await refused(file, 'UNSAFE_PICKLE', pattern);
+  // Python 2's names and text forms: __builtin__.set, a quoted STRING with escapes, a 64-bit INT, FLOAT inf.
+  const py2 = P.pickle(P.global('__builtin__', 'set'), P.b(op.MARK), text("S'a\\x41\\n\\''\n"), text('I9007199254740993\n'), text('Finf\n'), P.b(op.LIST, op.TUPLE1, op.REDUCE));
+  for (const file of files(py2)) assert.deepEqual(await io.load(file), new Set(['aA\n\'', 9007199254740993n, Infinity]));
+});

@@ -179,6 +179,91 @@ Napi::Value AsStrided(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---- quantized tensors (torch._utils._rebuild_qtensor) ----------------------------------------
+
+at::ScalarType QuantizedTypeOf(at::ScalarType storage) {
+  switch (storage) {
+    case at::kChar: return at::kQInt8;
+    case at::kByte: return at::kQUInt8;
+    case at::kInt: return at::kQInt32;
+    default: TORCH_CHECK(false, "a quantized storage holds int8, uint8 or int32 values, not ", storage);
+  }
+}
+
+std::vector<int64_t> OptionIndexList(const Napi::Object& options, const char* name) {
+  std::vector<int64_t> out;
+  for (double d : OptionDoubleList(options, name)) out.push_back(static_cast<int64_t>(d));
+  return out;
+}
+
+// makeQuantized(storage, { qscheme, size, stride, offset, scale, zeroPoint } or
+// { qscheme: 'per_channel_affine', size, stride, offset, channelParams: [scales, zeroPoints], axis }):
+// a quantized tensor over the int storage's memory (no copy), as _rebuild_qtensor builds it:
+// an empty quantized tensor whose storage is then set to the saved one. Float zero points make
+// per_channel_affine_float_qparams, as in PyTorch.
+Napi::Value MakeQuantized(const Napi::CallbackInfo& info) {
+  at::Tensor storage = ArgTensor(info, 0);
+  Napi::Object o = ArgOptions(info, 1);
+  std::string qscheme = o.Get("qscheme").IsString() ? o.Get("qscheme").As<Napi::String>().Utf8Value() : "";
+  auto size = OptionIndexList(o, "size"), stride = OptionIndexList(o, "stride");
+  int64_t offset = static_cast<int64_t>(OptionDouble(o, "offset"));
+  double scale = 0;
+  int64_t zeroPoint = 0, axis = 0;
+  std::vector<at::Tensor> channel;
+  if (qscheme == "per_tensor_affine") {
+    scale = OptionDouble(o, "scale");
+    zeroPoint = static_cast<int64_t>(OptionDouble(o, "zeroPoint"));
+  } else if (qscheme == "per_channel_affine") {
+    channel = OptionTensorList(o, "channelParams");
+    if (channel.size() != 2) throw Napi::TypeError::New(info.Env(), "Expected [scales, zeroPoints] for native option 'channelParams'");
+    axis = static_cast<int64_t>(OptionDouble(o, "axis"));
+  } else {
+    throw Napi::TypeError::New(info.Env(), "Expected 'per_tensor_affine' or 'per_channel_affine' for native option 'qscheme'");
+  }
+  return Guarded(info.Env(), [&] {
+    auto options = at::TensorOptions().dtype(QuantizedTypeOf(storage.scalar_type()));
+    at::Tensor q = channel.empty()
+        ? at::_empty_affine_quantized(size, options, scale, zeroPoint)
+        : at::_empty_per_channel_affine_quantized(size, channel[0], channel[1], axis, options);
+    q.set_(storage.storage(), offset, size, stride);
+    return TensorHandle::New(info.Env(), q);
+  });
+}
+
+// quantizedParams(tensor): what q_scale()/q_zero_point() or q_per_channel_*() return, or null for
+// a tensor that is not quantized.
+Napi::Value QuantizedParams(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  return Guarded(info.Env(), [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    if (!t.is_quantized()) return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("dtype", t.scalar_type() == at::kQInt8 ? "qint8" : t.scalar_type() == at::kQUInt8 ? "quint8" : t.scalar_type() == at::kQInt32 ? "qint32" : c10::toString(t.scalar_type()));
+    at::QScheme scheme = t.qscheme();
+    o.Set("qscheme", c10::toString(scheme));
+    if (scheme == at::kPerTensorAffine) {
+      o.Set("scale", t.q_scale());
+      o.Set("zeroPoint", static_cast<double>(t.q_zero_point()));
+    } else {
+      o.Set("scales", TensorHandle::New(env, t.q_per_channel_scales()));
+      o.Set("zeroPoints", TensorHandle::New(env, t.q_per_channel_zero_points()));
+      o.Set("axis", static_cast<double>(t.q_per_channel_axis()));
+    }
+    return o;
+  });
+}
+
+// quantizedOp('intRepr' | 'dequantize', tensor)
+Napi::Value QuantizedOp(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  at::Tensor t = ArgTensor(info, 1);
+  if (op != "intRepr" && op != "dequantize") throw Napi::TypeError::New(info.Env(), "Expected 'intRepr' or 'dequantize'");
+  return Guarded(info.Env(), [&] {
+    TORCH_CHECK(t.is_quantized(), op, " needs a quantized tensor, got one of dtype ", t.scalar_type());
+    return TensorHandle::New(info.Env(), op == "intRepr" ? t.int_repr() : t.dequantize());
+  });
+}
+
 }  // namespace
 
 void RegisterSerialization(Napi::Env env, Napi::Object exports) {
@@ -188,6 +273,9 @@ void RegisterSerialization(Napi::Env env, Napi::Object exports) {
   exports.Set("getRngState", Napi::Function::New(env, GetRngState));
   exports.Set("setRngState", Napi::Function::New(env, SetRngState));
   exports.Set("asStrided", Napi::Function::New(env, AsStrided));
+  exports.Set("makeQuantized", Napi::Function::New(env, MakeQuantized));
+  exports.Set("quantizedParams", Napi::Function::New(env, QuantizedParams));
+  exports.Set("quantizedOp", Napi::Function::New(env, QuantizedOp));
 }
 
 }  // namespace tb

@@ -4,8 +4,9 @@ import { TorchError } from '../errors';
 
 /**
  * A Python value as torchbridge represents it. Dicts whose keys are all strings or integers, with
- * no two alike as strings and none named `__proto__`, become plain objects; every other dict (and
- * every OrderedDict) a Map. Lists and tuples become arrays, bytes Buffers, None null. Shared and
+ * no two alike as strings and none named `__proto__`, and whose order a JS object keeps (integer
+ * keys first, ascending), become plain objects; every other dict (marked in `pythonDicts`) and
+ * every OrderedDict a Map. Lists and tuples become arrays, bytes Buffers, None null. Shared and
  * self-containing structure stays shared, as in Python.
  */
 export type PyValue = null | boolean | number | bigint | string | Buffer | object;
@@ -13,14 +14,40 @@ export type PyValue = null | boolean | number | bigint | string | Buffer | objec
 /** A whitelisted global: called by REDUCE (and NEWOBJ) with the pickled arguments. */
 export type PyCallable = (args: PyValue[]) => PyValue;
 
+/**
+ * A global that is a plain value rather than code, such as `torch.float16` or
+ * `torch.per_tensor_affine` (Python pickles them by name): findClass may return one, and it loads
+ * as data. The writer emits it as the same global.
+ */
+export class PyConstant {
+  constructor(readonly module: string, readonly name: string) {}
+  toString(): string { return `${this.module}.${this.name}`; }
+}
+
+/**
+ * A global that is not allowed, or what calling or filling one made: never constructed, it only
+ * stands in its place so that the loader can say where in the file it sits and what it is.
+ * Passing one to a whitelisted callable refuses the file at once.
+ */
+export class PyRefused {
+  constructor(readonly module: string, readonly name: string, readonly args: PyValue[] | null = null) {}
+  get global(): string { return `${this.module}.${this.name}`; }
+}
+
 export interface UnpickleOptions {
   /** Resolves `module.name` or refuses it (throw). */
   findClass(module: string, name: string): PyCallable | object;
+  /** The error for a refused global (a PyRefused from findClass) passed to an allowed callable. */
+  refuse?(refused: PyRefused): Error;
+  /** Whether what findClass returns may be data (the tar format's records name storage types). */
+  globalsAsData?: boolean;
   /** Resolves a persistent id (storages). */
   persistentLoad?(pid: PyValue): PyValue;
 }
 
 const MARK = Symbol('mark');
+/** Maps that were plain Python dicts (not OrderedDicts): io.save writes them back as dicts. */
+export const pythonDicts = new WeakSet<Map<PyValue, PyValue>>();
 /** Python metadata (e.g. state_dict's `_metadata`) set by BUILD on a dict. */
 export const pythonState = new WeakMap<object, PyValue>();
 
@@ -41,10 +68,17 @@ class Dict extends Map<PyValue, PyValue> {}
 
 function dictToJs(dict: Dict): object {
   const keys = [...dict.keys()];
-  const plain = keys.every((k) => (typeof k === 'string' ? k !== '__proto__' : typeof k === 'number' && Number.isSafeInteger(k)))
+  let plain = keys.every((k) => (typeof k === 'string' ? k !== '__proto__' : typeof k === 'number' && Number.isSafeInteger(k)))
     && new Set(keys.map(String)).size === keys.length; // 1 and '1' would merge in an object
-  const out: object = plain ? {} : new Map(dict);
-  if (plain) for (const [k, v] of dict) (out as Record<string, PyValue>)[String(k)] = v;
+  let out: object = {};
+  if (plain) {
+    for (const [k, v] of dict) (out as Record<string, PyValue>)[String(k)] = v;
+    plain = Object.keys(out).every((k, i) => k === String(keys[i])); // { b: 1, 7: 2 } would reorder
+  }
+  if (!plain) {
+    out = new Map(dict);
+    pythonDicts.add(out as Map<PyValue, PyValue>);
+  }
   const state = pythonState.get(dict);
   if (state !== undefined) pythonState.set(out, state);
   return out;
@@ -99,6 +133,7 @@ export function rewriteGraph(root: PyValue, swap: (v: PyValue) => PyValue): PyVa
 }
 
 function setItem(target: PyValue, key: PyValue, value: PyValue): void {
+  if (target instanceof PyRefused) return; // a refused dict subclass: its items are never used
   if (!(target instanceof Map)) throw new Error('SETITEM on a non-dict');
   target.set(key, value);
 }
@@ -109,6 +144,49 @@ function decodeLong(bytes: Buffer): number | bigint {
   let v = BigInt(`0x${Buffer.from(bytes).reverse().toString('hex')}`);
   if (bytes[bytes.length - 1] & 0x80) v -= 1n << BigInt(8 * bytes.length);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+/** An integer written in decimal (INT, LONG, protocols 0 and 1), exact at any size. */
+function textInt(s: string, op: string): number | bigint {
+  const digits = s.trim().replace(/L$/, '');
+  if (!/^[-+]?\d+$/.test(digits)) throw new Error(`${op} argument ${JSON.stringify(s.slice(0, 40))} is not a decimal integer`);
+  const v = BigInt(digits);
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+/** A float as repr() writes it (FLOAT): Number() does not know Python's 'inf' and 'nan'. */
+function textFloat(s: string): number {
+  const t = s.trim();
+  const special: Record<string, number> = { inf: Infinity, '+inf': Infinity, '-inf': -Infinity, nan: NaN, '-nan': NaN, '+nan': NaN };
+  const v = t.toLowerCase() in special ? special[t.toLowerCase()] : t === '' ? NaN : Number(t);
+  if (Number.isNaN(v) && !/nan$/i.test(t)) throw new Error(`FLOAT argument ${JSON.stringify(t.slice(0, 40))} is not a number`);
+  return v;
+}
+
+/** UNICODE's raw-unicode-escape: latin-1 bytes with \uXXXX and \UXXXXXXXX escapes. */
+function rawUnicodeEscape(s: string): string {
+  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u4, u8) => String.fromCodePoint(Number.parseInt(u4 ?? u8, 16)));
+}
+
+/** STRING's argument: a Python 2 str literal in quotes, with backslash escapes, decoded as UTF-8 like torch.load. */
+function quotedString(s: string): string {
+  const m = /^(['"])(.*)\1$/s.exec(s);
+  if (!m) throw new Error(`STRING argument ${JSON.stringify(s.slice(0, 40))} is not a quoted string`);
+  const escapes: Record<string, number> = { n: 10, r: 13, t: 9, '\\': 92, "'": 39, '"': 34, a: 7, b: 8, f: 12, v: 11 };
+  const bytes: number[] = [];
+  const body = m[2];
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c !== '\\') { bytes.push(body.charCodeAt(i) & 0xff); continue; }
+    const e = body[++i];
+    if (e === 'x') { bytes.push(Number.parseInt(body.slice(i + 1, i + 3), 16)); i += 2; } else if (e >= '0' && e <= '7') {
+      const oct = /^[0-7]{1,3}/.exec(body.slice(i))![0];
+      bytes.push(Number.parseInt(oct, 8) & 0xff);
+      i += oct.length - 1;
+    } else if (e in escapes) bytes.push(escapes[e]);
+    else bytes.push(92, body.charCodeAt(i) & 0xff);
+  }
+  return Buffer.from(bytes).toString('utf8');
 }
 
 /**
@@ -159,8 +237,11 @@ export function unpickle(buf: Buffer, offset: number, opts: UnpickleOptions): { 
     return items;
   };
   const call = (fn: PyValue, args: PyValue, op: string): PyValue => {
-    if (typeof fn !== 'function') throw new Error(`${op} on a value that is not a whitelisted callable`);
     if (!Array.isArray(args)) throw new Error(`${op} arguments are not a tuple`);
+    if (fn instanceof PyRefused) return new PyRefused(fn.module, fn.name, args);
+    if (typeof fn !== 'function') throw new Error(`${op} on a value that is not a whitelisted callable`);
+    const refused = args.find((a) => a instanceof PyRefused) as PyRefused | undefined;
+    if (refused) throw opts.refuse ? opts.refuse(refused) : new Error(`the pickle passes the refused global '${refused.global}' to ${op}`);
     return (fn as PyCallable)(args);
   };
   // What findClass returns is code (or a type): it may be called, never returned as data.
@@ -172,7 +253,7 @@ export function unpickle(buf: Buffer, offset: number, opts: UnpickleOptions): { 
   };
   const finish = (value: PyValue): PyValue => rewriteGraph(value, (v) => {
     const global = globalNames.get(v);
-    if (global !== undefined) throw new Error(`the pickle returns the global '${global}' itself, not a value it builds; only data may be loaded`);
+    if (global !== undefined && !opts.globalsAsData && !(v instanceof PyConstant) && !(v instanceof PyRefused)) throw new Error(`the pickle returns the global '${global}' itself, not a value it builds; only data may be loaded`);
     if (typeof v === 'function') throw new Error('the pickle returns a callable; only data may be loaded');
     return v instanceof Dict ? dictFor(v) : v;
   });
@@ -207,19 +288,20 @@ export function unpickle(buf: Buffer, offset: number, opts: UnpickleOptions): { 
       case 0x8b: { const n = i32(); if (n < 0) throw new Error('negative LONG4 length'); stack.push(decodeLong(bytes(n))); break; }
       case 0x49: { // INT (text); '00'/'01' are False/True in protocol 0
         const s = line();
-        stack.push(s === '00' ? false : s === '01' ? true : Number.parseInt(s, 10));
+        stack.push(s === '00' ? false : s === '01' ? true : textInt(s, 'INT'));
         break;
       }
-      case 0x4c: { const s = line().replace(/L$/, ''); const v = BigInt(s); stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v); break; }
-      case 0x46: stack.push(Number.parseFloat(line())); break; // FLOAT
+      case 0x4c: stack.push(textInt(line(), 'LONG')); break;
+      case 0x46: stack.push(textFloat(line())); break; // FLOAT
       case 0x47: { need(8); stack.push(buf.readDoubleBE(pos)); pos += 8; break; } // BINFLOAT
       case 0x58: stack.push(bytes(u32()).toString('utf8')); break; // BINUNICODE
       case 0x8c: stack.push(bytes(u8()).toString('utf8')); break; // SHORT_BINUNICODE
       case 0x8d: stack.push(bytes(u64()).toString('utf8')); break; // BINUNICODE8
-      case 0x56: stack.push(line()); break; // UNICODE (raw-unicode-escape; ASCII in practice)
-      case 0x54: { const n = i32(); if (n < 0) throw new Error('negative BINSTRING length'); stack.push(bytes(n).toString('latin1')); break; }
-      case 0x55: stack.push(bytes(u8()).toString('latin1')); break; // SHORT_BINSTRING
-      case 0x53: stack.push(line().replace(/^(['"])(.*)\1$/, '$2')); break; // STRING
+      case 0x56: stack.push(rawUnicodeEscape(line())); break; // UNICODE
+      // Python 2 str (BINSTRING, SHORT_BINSTRING, STRING): decoded as UTF-8, torch.load's default encoding.
+      case 0x54: { const n = i32(); if (n < 0) throw new Error('negative BINSTRING length'); stack.push(bytes(n).toString('utf8')); break; }
+      case 0x55: stack.push(bytes(u8()).toString('utf8')); break; // SHORT_BINSTRING
+      case 0x53: stack.push(quotedString(line())); break; // STRING
       case 0x42: stack.push(Buffer.from(bytes(u32()))); break; // BINBYTES
       case 0x43: stack.push(Buffer.from(bytes(u8()))); break; // SHORT_BINBYTES
       case 0x8e: case 0x96: stack.push(Buffer.from(bytes(u64()))); break; // BINBYTES8, BYTEARRAY8
@@ -230,10 +312,11 @@ export function unpickle(buf: Buffer, offset: number, opts: UnpickleOptions): { 
       case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(tuple([a, b, c])); break; }
       case 0x5d: stack.push([]); break;
       case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) throw new Error('APPEND on a non-list'); l.push(v); break; }
+      case 0x61: { const v = pop(); const l = top(); if (l instanceof PyRefused) break; if (!Array.isArray(l)) throw new Error('APPEND on a non-list'); l.push(v); break; }
       case 0x65: { // APPENDS
         const items = popMark();
         const l = top();
+        if (l instanceof PyRefused) break;
         if (!Array.isArray(l)) throw new Error('APPENDS on a non-list');
         for (const item of items) l.push(item);
         break;
@@ -256,10 +339,10 @@ export function unpickle(buf: Buffer, offset: number, opts: UnpickleOptions): { 
       case 0x8f: stack.push(new Set()); break; // EMPTY_SET
       case 0x90: { const items = popMark(); const s = top(); if (!(s instanceof Set)) throw new Error('ADDITEMS on a non-set'); items.forEach((i) => s.add(i)); break; }
       case 0x91: stack.push(new Set(popMark())); break; // FROZENSET
-      case 0x67: stack.push(memoGet(Number.parseInt(line(), 10))); break; // GET
+      case 0x67: stack.push(memoGet(Number(textInt(line(), 'GET')))); break;
       case 0x68: stack.push(memoGet(u8())); break; // BINGET
       case 0x6a: stack.push(memoGet(u32())); break; // LONG_BINGET
-      case 0x70: memo.set(Number.parseInt(line(), 10), top()); break; // PUT
+      case 0x70: memo.set(Number(textInt(line(), 'PUT')), top()); break;
       case 0x71: memo.set(u8(), top()); break; // BINPUT
       case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
       case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
@@ -308,6 +391,11 @@ export class PyGlobal {
 /** A REDUCE of a global with arguments, optionally followed by BUILD(state). */
 export class PyReduce {
   constructor(readonly fn: PyGlobal, readonly args: PyValue[], readonly state?: PyValue) {}
+}
+
+/** A number written as a Python float even when it is integral (a quantizer's scale). */
+export class PyFloat {
+  constructor(readonly value: number) {}
 }
 
 /** A persistent id (BINPERSID) — torch's storage references. */
@@ -393,6 +481,8 @@ export function pickle(value: PyValue): Buffer {
     } else if (typeof v === 'string') str(v);
     else if (memo.has(v)) get(memo.get(v)!);
     else if (v instanceof PyGlobal) global(v);
+    else if (v instanceof PyConstant) global(new PyGlobal(v.module, v.name));
+    else if (v instanceof PyFloat) { const b = Buffer.alloc(9); b[0] = 0x47; b.writeDoubleBE(v.value, 1); out.push(b); }
     else if (v instanceof PyTuple) { tupleOf(v.items); put(v); } // memoised as Python does: shared tuples are written once
     else if (v instanceof PyPersistent) { tupleOf(v.id); push(0x51); }
     else if (v instanceof PyReduce) {
@@ -410,6 +500,10 @@ export function pickle(value: PyValue): Buffer {
       push(0x5d);
       put(v);
       if (v.length) { push(0x28); v.forEach(save); push(0x65); }
+    } else if (v instanceof Map && pythonDicts.has(v)) {
+      push(0x7d);
+      put(v);
+      setItems([...v.entries()]);
     } else if (v instanceof Map) {
       // A Map is an OrderedDict, like a state_dict.
       global(new PyGlobal('collections', 'OrderedDict'));

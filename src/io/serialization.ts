@@ -7,7 +7,7 @@ import { checkDevice, cuda, Device } from '../runtime';
 import { Tensor, track } from '../tensor';
 import { bool, invalid, options } from '../arguments';
 import { readWhole, writeAtomic } from './files';
-import { isTuple, pickle, PyCallable, PyGlobal, PyPersistent, PyReduce, PyTuple, PyValue, pythonState, rewriteGraph, unpickle } from './pickle';
+import { isTuple, pickle, PyCallable, PyConstant, PyFloat, PyGlobal, PyPersistent, PyReduce, PyRefused, PyTuple, PyValue, pythonDicts, pythonState, rewriteGraph, unpickle } from './pickle';
 import { isSafetensors, parseSafetensors } from './safetensors';
 import { entryData, isZip, readZipDirectory, zipChunks } from './zip';
 
@@ -15,8 +15,19 @@ const STORAGE_DTYPES: Record<string, NativeDtype> = {
   FloatStorage: 'float32', DoubleStorage: 'float64', HalfStorage: 'float16', BFloat16Storage: 'bfloat16',
   LongStorage: 'int64', IntStorage: 'int32', ShortStorage: 'int16', CharStorage: 'int8',
   ByteStorage: 'uint8', BoolStorage: 'bool', UntypedStorage: 'uint8',
+  // Quantized storages hold the integer values (int_repr); _rebuild_qtensor adds scale and zero point.
+  QInt8Storage: 'int8', QUInt8Storage: 'uint8', QInt32Storage: 'int32',
 };
-const STORAGE_CLASSES = Object.fromEntries(Object.entries(STORAGE_DTYPES).filter(([k]) => k !== 'UntypedStorage').map(([k, v]) => [v, k]));
+const STORAGE_CLASSES: Record<string, string> = Object.fromEntries(Object.entries(STORAGE_DTYPES).filter(([k]) => k !== 'UntypedStorage' && !k.startsWith('Q')).map(([k, v]) => [v, k]));
+const QUANTIZED_STORAGE_CLASSES: Record<string, string> = { qint8: 'QInt8Storage', quint8: 'QUInt8Storage', qint32: 'QInt32Storage' };
+
+/** torch.<dtype> and torch.<qscheme> globals: names of values, loaded as PyConstant and saved back as the same global. */
+const TORCH_CONSTANTS = [
+  'float32', 'float', 'float64', 'double', 'float16', 'half', 'bfloat16', 'int64', 'long', 'int32', 'int', 'int16', 'short',
+  'int8', 'uint8', 'bool', 'complex32', 'complex64', 'complex128', 'cfloat', 'cdouble', 'chalf', 'qint8', 'quint8', 'qint32',
+  'quint4x2', 'quint2x4', 'uint16', 'uint32', 'uint64', 'float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz',
+  'per_tensor_affine', 'per_channel_affine', 'per_channel_affine_float_qparams', 'per_tensor_symmetric', 'per_channel_symmetric',
+];
 export const ELEMENT_SIZE: Record<NativeDtype, number> = {
   float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
 };
@@ -35,6 +46,18 @@ interface StorageRef {
 /** A tensor described by the pickle; made real once the storages are loaded. */
 class TensorSpec {
   constructor(readonly storage: StorageRef, readonly offset: number, readonly size: number[], readonly stride: number[]) {}
+}
+
+/** _rebuild_qtensor's quantizer parameters. */
+type Quantizer =
+  | { qscheme: 'per_tensor_affine'; scale: number; zeroPoint: number }
+  | { qscheme: 'per_channel_affine'; scales: TensorSpec | number[]; zeroPoints: TensorSpec | number[]; axis: number; floatLists: boolean };
+
+/** A quantized tensor: integer values in the storage plus its quantizer. */
+class QuantizedSpec extends TensorSpec {
+  constructor(storage: StorageRef, offset: number, size: number[], stride: number[], readonly quantizer: Quantizer) {
+    super(storage, offset, size, stride);
+  }
 }
 
 export interface LoadOptions {
@@ -67,17 +90,47 @@ function intList(v: PyValue, what: string): number[] {
   return v as number[];
 }
 
+const isConstant = (v: PyValue, name: string) => v instanceof PyConstant && v.module === 'torch' && v.name === name;
+
+function quantizer(params: PyValue): Quantizer {
+  if (!Array.isArray(params) || !params.length) throw new Error(`_rebuild_qtensor: quantizer parameters ${shown(params)} are not a tuple`);
+  const [scheme, ...rest] = params;
+  if (isConstant(scheme, 'per_tensor_affine')) {
+    const [scale, zeroPoint] = rest;
+    if (typeof scale !== 'number' || !Number.isSafeInteger(zeroPoint)) throw new Error(`_rebuild_qtensor: per_tensor_affine needs a float scale and an integer zero point, got ${shown(scale)} and ${shown(zeroPoint)}`);
+    return { qscheme: 'per_tensor_affine', scale, zeroPoint: zeroPoint as number };
+  }
+  if (isConstant(scheme, 'per_channel_affine') || isConstant(scheme, 'per_channel_affine_float_qparams')) {
+    const [scales, zeroPoints, axis] = rest;
+    const channelValues = (v: PyValue) => v instanceof TensorSpec || (Array.isArray(v) && v.every((x) => typeof x === 'number'));
+    if (!channelValues(scales) || !channelValues(zeroPoints) || !isIndex(axis)) {
+      throw new Error(`_rebuild_qtensor: per_channel_affine needs scale and zero point tensors and an axis, got ${shown(scales)}, ${shown(zeroPoints)} and ${shown(axis)}`);
+    }
+    // Given as tensors, the zero points' dtype tells float qparams apart; given as lists, the scheme does.
+    const floatLists = isConstant(scheme, 'per_channel_affine_float_qparams');
+    return { qscheme: 'per_channel_affine', scales: scales as TensorSpec | number[], zeroPoints: zeroPoints as TensorSpec | number[], axis, floatLists };
+  }
+  throw new Error(`_rebuild_qtensor: quantization scheme ${scheme instanceof PyConstant ? String(scheme) : shown(scheme)} is not supported (per_tensor_affine and per_channel_affine are)`);
+}
+
 const CODECS = new Map<string, BufferEncoding>([['latin1', 'latin1'], ['latin-1', 'latin1'], ['utf8', 'utf8'], ['utf-8', 'utf8']]);
 
 /** The globals a checkpoint may name, as in torch.load(weights_only=True). */
-function makeFindClass(file: string) {
+function makeFindClass() {
   const rebuildV2: PyCallable = (args) => {
     const [storage, offset, size, stride] = args;
     if (!(storage instanceof StorageRefBox)) throw new Error('_rebuild_tensor_v2 without a storage');
     if (!isIndex(offset)) throw new Error(`storage offset ${shown(offset)} is not an integer in 0..2^53-1`);
     return new TensorSpec(storage.ref, offset, intList(size, 'tensor size'), intList(stride, 'tensor stride'));
   };
+  const rebuildQuantized: PyCallable = (args) => {
+    const [storage, offset, size, stride, params] = args;
+    const spec = rebuildV2([storage, offset, size, stride]) as TensorSpec;
+    if (!['int8', 'uint8', 'int32'].includes(spec.storage.dtype)) throw new Error(`_rebuild_qtensor over a ${spec.storage.dtype} storage (a quantized tensor needs a QInt8, QUInt8 or QInt32 storage)`);
+    return new QuantizedSpec(spec.storage, spec.offset, spec.size, spec.stride, quantizer(params));
+  };
   const table: Record<string, PyCallable | object> = {
+    'torch._utils._rebuild_qtensor': rebuildQuantized,
     'collections.OrderedDict': (args) => new Map((args[0] as [PyValue, PyValue][] | undefined) ?? []),
     'torch._utils._rebuild_tensor_v2': rebuildV2,
     'torch._utils._rebuild_tensor': rebuildV2,
@@ -104,14 +157,72 @@ function makeFindClass(file: string) {
     'builtins.bytearray': (args) => Buffer.from((args[0] as Buffer) ?? []),
   };
   for (const [cls, dtype] of Object.entries(STORAGE_DTYPES)) table[`torch.${cls}`] = new StorageType(dtype);
-  return (module: string, name: string): PyCallable | object => {
-    const found = table[`${module}.${name}`];
-    if (found) return found;
-    throw new TorchError(
-      `io.load: refusing to load the global '${module}.${name}' from ${file}: only tensors, containers and plain values are allowed ` +
-      '(like torch.load(weights_only=True)), and no code from the file was run. Save a state_dict instead of a whole object.',
-      'UNSAFE_PICKLE',
-    );
+  for (const name of TORCH_CONSTANTS) table[`torch.${name}`] = new PyConstant('torch', name);
+  // Anything else is refused, but only once the whole pickle is read, so the message can say where it sits.
+  // Python 2's module names, which Python 3's unpickler maps too (fix_imports).
+  return (module: string, name: string): PyCallable | object => table[`${module === '__builtin__' ? 'builtins' : module}.${name}`] ?? new PyRefused(module, name);
+}
+
+/** Where a refused global sits in the loaded structure, as Python indexing (`['hyper_parameters']`), or '' at the top. */
+function findRefused(root: PyValue): { refused: PyRefused; path: string } | null {
+  const seen = new Set<object>();
+  const queue: [PyValue, string][] = [[root, '']];
+  for (let i = 0; i < queue.length; i++) {
+    const [v, at] = queue[i];
+    if (v instanceof PyRefused) return { refused: v, path: at };
+    if (v === null || typeof v !== 'object' || seen.has(v) || Buffer.isBuffer(v)) continue;
+    seen.add(v);
+    const state = pythonState.get(v); // BUILD state, such as a state_dict's _metadata
+    if (state !== undefined) queue.push([state, at]);
+    const key = (k: PyValue) => `[${typeof k === 'string' ? `'${k}'` : shown(k)}]`;
+    if (v instanceof Map) for (const [k, x] of v) queue.push([k, at], [x, at + key(k)]);
+    else if (Array.isArray(v) || v instanceof Set) [...v].forEach((x, j) => queue.push([x, `${at}[${j}]`]));
+    else if (v instanceof QuantizedSpec && v.quantizer.qscheme === 'per_channel_affine') continue;
+    else if (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null) {
+      for (const [k, x] of Object.entries(v)) queue.push([x, at + key(Number.isSafeInteger(Number(k)) && /^\d+$/.test(k) ? Number(k) : k)]);
+    }
+  }
+  return null;
+}
+
+/** What a refused global is, and how to write a file that loads instead. */
+function refusalAdvice(refused: PyRefused, root: PyValue, path: string): string {
+  const { module, name } = refused;
+  if (/^numpy(\._core|\.core)?\.multiarray$/.test(module) && name === 'scalar') {
+    const dtype = refused.args?.[0] instanceof PyRefused ? refused.args[0].args?.[0] : undefined;
+    return `It is a pickled numpy scalar${typeof dtype === 'string' ? ` (numpy dtype '${dtype}')` : ''}, such as a metric computed with numpy. ` +
+      'Save a Python number instead: float(x) or x.item() before torch.save.';
+  }
+  if (module.startsWith('numpy')) return 'It is a pickled numpy object: save torch.from_numpy(a) (a tensor) or a.tolist() instead.';
+  if (module.startsWith('__torch__')) return 'It is a TorchScript class: see the TorchScript advice for torch.jit.save files.';
+  const top = root instanceof Map ? root.get('state_dict') : root !== null && typeof root === 'object' && !Array.isArray(root) ? (root as Record<string, PyValue>).state_dict : undefined;
+  if (top !== undefined && !path.startsWith("['state_dict']") && findRefused(top) === null) {
+    const lightning = root instanceof Map ? root.has('pytorch-lightning_version') : Object.prototype.hasOwnProperty.call(root, 'pytorch-lightning_version');
+    return `This is a training checkpoint${lightning ? ' written by PyTorch Lightning' : ''} whose 'state_dict' holds only loadable values: ` +
+      "in Python, torch.save(checkpoint['state_dict'], 'weights.pth') writes a file that loads (torch.load(p, weights_only=False) reads the whole checkpoint there).";
+  }
+  return 'Only tensors, containers and plain values are allowed; save a state_dict (model.state_dict()) rather than a whole object.';
+}
+
+function refusal(file: string, refused: PyRefused, where = '', advice = ''): TorchError {
+  return new TorchError(
+    `io.load: refusing to load the global '${refused.global}' from ${file}${where ? ` (at checkpoint${where})` : ''}: it is not one that ` +
+    `torch.load(weights_only=True) allows, and no code from the file was run. ${advice}`.trimEnd(),
+    'UNSAFE_PICKLE',
+  );
+}
+
+/** Refuses a loaded pickle that holds a refused global anywhere, saying where and what it is. */
+function refuseLeftovers(file: string, value: PyValue): void {
+  const found = findRefused(value);
+  if (found) throw refusal(file, found.refused, found.path, refusalAdvice(found.refused, value, found.path));
+}
+
+function unpickleOptions(file: string, refs?: Map<string, StorageRef>) {
+  return {
+    findClass: makeFindClass(),
+    refuse: (r: PyRefused) => refusal(file, r, '', 'Only tensors, containers and plain values are allowed.'),
+    persistentLoad: refs ? persistentLoader(refs) : undefined,
   };
 }
 
@@ -119,8 +230,20 @@ class StorageRefBox {
   constructor(readonly ref: StorageRef) {}
 }
 
+/**
+ * Protocol 0 writes a persistent id as str() of torch's tuple (PERSID), which PyTorch itself cannot
+ * read back: "('storage', <class 'torch.FloatStorage'>, '94', 'cpu', 6, None)". It is read here.
+ */
+function textStorageId(pid: string): PyValue[] {
+  const m = /^\('storage', <class 'torch\.(\w+)'>, '([^']*)', '([^']*)', (\d+)(?:, None)?\)$/.exec(pid);
+  const type = m && STORAGE_DTYPES[m[1]];
+  if (!m || !type) throw new Error(`unsupported persistent id ${shown(pid)} (expected a storage)`);
+  return ['storage', new StorageType(type), m[2], m[3], Number(m[4])];
+}
+
 function persistentLoader(refs: Map<string, StorageRef>) {
-  return (pid: PyValue): PyValue => {
+  return (id: PyValue): PyValue => {
+    const pid = typeof id === 'string' ? textStorageId(id) : id;
     if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new Error('unsupported persistent id (expected a storage)');
     const [, type, key, location, numel] = pid;
     if (!(type instanceof StorageType)) throw new Error('persistent id names no storage type');
@@ -174,9 +297,37 @@ async function materialize(file: string, result: PyValue, refs: Map<string, Stor
   const made: Tensor[] = [];
   const tensorOf = new Map<TensorSpec, Tensor>(); // a tensor pickled once and referenced twice stays one tensor
   const stripped = new Set<Map<PyValue, PyValue>>();
+  const channelParam = (v: TensorSpec | number[], dtype: NativeDtype): TensorHandle => {
+    if (v instanceof TensorSpec) return tensorFor(v)._h('io.load');
+    const t = Tensor._wrap(native.fromData(new Float64Array(v), [v.length], dtype, 'cpu'));
+    made.push(t);
+    return t._h('io.load');
+  };
+  const quantized = (spec: QuantizedSpec): TensorHandle => {
+    const storage = storages.get(spec.storage)!;
+    const where = { size: spec.size, stride: spec.stride, offset: spec.offset };
+    const q = spec.quantizer;
+    if (q.qscheme === 'per_channel_affine') {
+      // libtorch trusts these when it dequantizes: one scale and zero point per index along the axis.
+      const channels = spec.size[q.axis];
+      const length = (v: TensorSpec | number[]) => (v instanceof TensorSpec ? (v.size.length === 1 ? v.size[0] : -1) : v.length);
+      if (channels === undefined || length(q.scales) !== channels || length(q.zeroPoints) !== channels) {
+        throw badFile(file, `a per-channel quantized tensor of size [${spec.size}] along axis ${q.axis} needs ${channels ?? 'an axis it has, and'} ` +
+          `scales and zero points, not ${length(q.scales)} and ${length(q.zeroPoints)}`);
+      }
+    }
+    try {
+      if (q.qscheme === 'per_tensor_affine') return native.makeQuantized(storage, { ...where, ...q });
+      // Lists of scales and zero points become tensors as in PyTorch's _rebuild_qtensor.
+      const channelParams = [channelParam(q.scales, q.floatLists ? 'float32' : 'float64'), channelParam(q.zeroPoints, q.floatLists ? 'float32' : 'int64')];
+      return native.makeQuantized(storage, { ...where, qscheme: 'per_channel_affine', axis: q.axis, channelParams });
+    } catch (err) {
+      throw badFile(file, `a quantized tensor of size [${spec.size}] (${q.qscheme}) cannot be rebuilt: ${(err as Error).message}`);
+    }
+  };
   const make = (spec: TensorSpec): Tensor => {
     checkSpec(file, spec);
-    let t = Tensor._wrap(native.asStrided(storages.get(spec.storage)!, spec.size, spec.stride, spec.offset));
+    let t = Tensor._wrap(spec instanceof QuantizedSpec ? quantized(spec) : native.asStrided(storages.get(spec.storage)!, spec.size, spec.stride, spec.offset));
     made.push(t);
     const target = mapped(spec.storage.location);
     const device = target ?? (spec.storage.location.startsWith('cuda') ? spec.storage.location : 'cpu');
@@ -191,13 +342,14 @@ async function materialize(file: string, result: PyValue, refs: Map<string, Stor
     }
     return t;
   };
+  const tensorFor = (v: TensorSpec): Tensor => {
+    let t = tensorOf.get(v);
+    if (!t) { t = make(v); tensorOf.set(v, t); }
+    return t;
+  };
   try {
     return rewriteGraph(result, (v) => {
-      if (v instanceof TensorSpec) {
-        let t = tensorOf.get(v);
-        if (!t) { t = make(v); tensorOf.set(v, t); }
-        return t;
-      }
+      if (v instanceof TensorSpec) return tensorFor(v);
       if (v instanceof StorageRefBox) throw badFile(file, `storage '${v.ref.key}' is returned bare, not inside a tensor; only tensors and plain data are loaded`);
       if (opts.stripModulePrefix && v instanceof Map && !stripped.has(v)) {
         stripped.add(v);
@@ -235,6 +387,7 @@ async function loadZip(file: string, buf: Buffer, opts: LoadOptions): Promise<Py
     throw badFile(file, (err as Error).message);
   }
   const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.name));
+  if (entries.some((e) => /^[^/]+\/(constants\.pkl|code\/)/.test(e.name))) throw torchScript(file);
   if (!pkl) throw badFile(file, 'zip archive has no <folder>/data.pkl: not a torch.save file');
   const prefix = pkl.name.slice(0, -'data.pkl'.length);
   const byName = new Map(entries.map((e) => [e.name, e]));
@@ -250,7 +403,8 @@ async function loadZip(file: string, buf: Buffer, opts: LoadOptions): Promise<Py
   const refs = new Map<string, StorageRef>();
   let value: PyValue;
   try {
-    value = unpickle(read(pkl.name), 0, { findClass: makeFindClass(file), persistentLoad: persistentLoader(refs) }).value;
+    value = unpickle(read(pkl.name), 0, unpickleOptions(file, refs)).value;
+    refuseLeftovers(file, value);
   } catch (err) {
     throw pickleError(file, err);
   }
@@ -268,8 +422,31 @@ async function loadZip(file: string, buf: Buffer, opts: LoadOptions): Promise<Py
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
+/**
+ * Whether the file starts with the legacy format's magic number, as a pickle of any protocol:
+ * protocol 2 writes `\x80\x02\x8a\x0a...`, protocols 0 and 1 the text `L1195...L\n.`.
+ */
 function isLegacy(buf: Buffer): boolean {
-  return buf.length > 2 && buf[0] === 0x80 && buf[1] <= 5;
+  try {
+    // The magic number's pickle is at most 28 bytes in every protocol.
+    return unpickle(buf.subarray(0, 64), 0, { findClass: () => { throw new Error('no globals here'); } }).value === LEGACY_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/** The tar format of torch.save before PyTorch 0.1.10 (2017): a POSIX tar of sys_info, pickle, storages and tensors. */
+function isTar(buf: Buffer): boolean {
+  return buf.length >= 512 && buf.toString('latin1', 257, 262) === 'ustar';
+}
+
+function torchScript(file: string): TorchError {
+  return new TorchError(
+    `io.load: ${file} is a TorchScript archive (written by torch.jit.save or torch.jit.trace(...).save), not a torch.save ` +
+    'checkpoint: it holds a compiled program, and torchbridge reads weights only. In Python, write its weights as a state_dict: ' +
+    "torch.save(torch.jit.load(path).state_dict(), 'weights.pth'), then load weights.pth.",
+    'BAD_FILE',
+  );
 }
 
 async function loadLegacy(file: string, buf: Buffer, opts: LoadOptions): Promise<PyValue> {
@@ -278,15 +455,16 @@ async function loadLegacy(file: string, buf: Buffer, opts: LoadOptions): Promise
   let value: PyValue;
   let keys: PyValue;
   try {
-    const plain = { findClass: makeFindClass(file) };
+    const plain = unpickleOptions(file);
     const magic = unpickle(buf, pos, plain);
     if (typeof magic.value !== 'bigint' || magic.value !== LEGACY_MAGIC) throw new Error('not a torch.save file (wrong magic number)');
     const protocol = unpickle(buf, magic.end, plain);
     if (protocol.value !== 1001) throw new Error(`unsupported legacy protocol version ${shown(protocol.value)}`);
     const sysInfo = unpickle(buf, protocol.end, plain);
     if ((sysInfo.value as Record<string, PyValue>)?.little_endian === false) throw new Error('big-endian checkpoints are not supported');
-    const main = unpickle(buf, sysInfo.end, { findClass: makeFindClass(file), persistentLoad: persistentLoader(refs) });
+    const main = unpickle(buf, sysInfo.end, unpickleOptions(file, refs));
     value = main.value;
+    refuseLeftovers(file, value);
     const keyList = unpickle(buf, main.end, plain);
     keys = keyList.value;
     pos = keyList.end;
@@ -315,6 +493,107 @@ async function loadLegacy(file: string, buf: Buffer, opts: LoadOptions): Promise
   }, opts);
 }
 
+/** The members of a POSIX tar archive, by name. */
+function tarMembers(file: string, buf: Buffer): Map<string, Buffer> {
+  const members = new Map<string, Buffer>();
+  for (let pos = 0; pos + 512 <= buf.length;) {
+    const header = buf.subarray(pos, pos + 512);
+    if (header.every((b) => b === 0)) break;
+    const field = (at: number, length: number) => header.toString('latin1', at, at + length).replace(/\0.*$/s, '');
+    const size = Number.parseInt(field(124, 12).trim() || '0', 8);
+    if (!Number.isSafeInteger(size) || pos + 512 + size > buf.length) throw badFile(file, `truncated tar member '${field(0, 100)}' at offset ${pos}`);
+    const type = field(156, 1);
+    if (type === '' || type === '0') members.set(field(0, 100), buf.subarray(pos + 512, pos + 512 + size));
+    pos += 512 + Math.ceil(size / 512) * 512;
+  }
+  return members;
+}
+
+/**
+ * torch.save's format before PyTorch 0.1.10: a tar of `storages` (each pickled as key, location
+ * and type, then a count and the bytes, then views into them), `tensors` (pickled key and storage
+ * id, then ndim, sizes, strides and offset as binary integers) and `pickle`, whose persistent ids
+ * name the tensors.
+ */
+async function loadTar(file: string, buf: Buffer, opts: LoadOptions): Promise<PyValue> {
+  const members = tarMembers(file, buf);
+  const member = (name: string): Buffer => {
+    const m = members.get(name);
+    if (!m) throw badFile(file, `a tar archive without a '${name}' member: not a torch.save file of PyTorch before 0.1.10`);
+    return m;
+  };
+  const storagesData = member('storages');
+  const tensorsData = member('tensors');
+  const pickleData = member('pickle');
+  const refs = new Map<string, StorageRef>();
+  const bytes = new Map<string, Buffer>();
+  const views = new Map<string, { ref: StorageRef; offset: number }>();
+  const specs = new Map<string, TensorSpec>();
+  let value: PyValue;
+  try {
+    const plain = unpickleOptions(file);
+    const records = { ...plain, globalsAsData: true }; // (key, location, torch.FloatStorage)
+    const counted = (data: Buffer, at: number, what: string) => {
+      const r = unpickle(data, at, plain);
+      if (!isIndex(r.value)) throw new Error(`the ${what} count ${shown(r.value)} is not an integer`);
+      return { count: r.value, end: r.end };
+    };
+    let { count, end: pos } = counted(storagesData, 0, 'storage');
+    for (let i = 0; i < count; i++) {
+      const record = unpickle(storagesData, pos, records);
+      const [key, location, type] = Array.isArray(record.value) ? record.value : [];
+      if (!(type instanceof StorageType) || typeof location !== 'string' || !isIndex(key)) throw new Error(`storage record ${shown(record.value)} is not (key, location, storage type)`);
+      pos = record.end;
+      if (pos + 8 > storagesData.length) throw new Error(`storage ${key} has no size`);
+      const numel = Number(storagesData.readBigInt64LE(pos));
+      const length = numel * ELEMENT_SIZE[type.dtype];
+      if (numel < 0 || pos + 8 + length > storagesData.length) throw new Error(`storage ${key} declares ${numel} elements but the member ends at ${storagesData.length}`);
+      const ref = { key: String(key), dtype: type.dtype, numel, location };
+      refs.set(ref.key, ref);
+      views.set(ref.key, { ref, offset: 0 });
+      bytes.set(ref.key, storagesData.subarray(pos + 8, pos + 8 + length));
+      pos += 8 + length;
+    }
+    const viewList = unpickle(storagesData, pos, plain).value;
+    for (const view of Array.isArray(viewList) ? viewList : []) {
+      const [target, root, offset] = Array.isArray(view) ? view : [];
+      const base = views.get(String(root));
+      if (!base || !isIndex(offset) || !isIndex(target)) throw new Error(`storage view ${shown(view)} names no storage`);
+      views.set(String(target), { ref: base.ref, offset: base.offset + offset });
+    }
+    ({ count, end: pos } = counted(tensorsData, 0, 'tensor'));
+    for (let i = 0; i < count; i++) {
+      const record = unpickle(tensorsData, pos, records);
+      const [key, storageId] = Array.isArray(record.value) ? record.value : [];
+      const storage = views.get(String(storageId));
+      if (!isIndex(key) || !storage) throw new Error(`tensor record ${shown(record.value)} names no storage`);
+      pos = record.end;
+      if (pos + 8 > tensorsData.length) throw new Error(`tensor ${key} is truncated`);
+      const ndim = tensorsData.readInt32LE(pos);
+      if (ndim < 0 || pos + 16 + 16 * ndim > tensorsData.length) throw new Error(`tensor ${key} has ${ndim} dimensions but the member ends at ${tensorsData.length}`);
+      const ints = (at: number, n: number) => Array.from({ length: n }, (_, j) => Number(tensorsData.readBigInt64LE(at + 8 * j)));
+      const size = ints(pos + 8, ndim);
+      const stride = ints(pos + 8 + 8 * ndim, ndim);
+      const [offset] = ints(pos + 8 + 16 * ndim, 1);
+      specs.set(String(key), new TensorSpec(storage.ref, storage.offset + offset, size, stride));
+      pos += 16 + 16 * ndim;
+    }
+    value = unpickle(pickleData, 0, {
+      ...plain,
+      persistentLoad: (pid: PyValue) => {
+        if (Array.isArray(pid)) return pid[0]; // a module's class and source: refused below
+        const spec = specs.get(String(pid));
+        if (!spec) throw new Error(`persistent id ${shown(pid)} names no tensor`);
+        return spec;
+      },
+    }).value;
+    refuseLeftovers(file, value);
+  } catch (err) {
+    throw pickleError(file, err);
+  }
+  return materialize(file, value, refs, (ref) => bytes.get(ref.key)!, opts);
+}
+
 function checkLoadOptions(where: string, opts: LoadOptions | undefined): LoadOptions {
   const o = options(where, opts);
   const m = o.mapLocation;
@@ -338,6 +617,7 @@ export async function load<T = PyValue>(file: string, opts?: LoadOptions): Promi
   if (isSafetensors(buf)) return (await loadSafetensorsBuffer(file, buf, o)) as T;
   if (isLegacy(buf)) return (await loadLegacy(file, buf, o)) as T;
   if (buf.length === 0) throw badFile(file, 'the file is empty');
+  if (isTar(buf)) return (await loadTar(file, buf, o)) as T;
   throw badFile(file, `not a PyTorch checkpoint (zip or legacy) or safetensors file: it starts with bytes ${buf.subarray(0, 8).toString('hex')}`);
 }
 
@@ -364,6 +644,7 @@ export async function loadSafetensorsBuffer(file: string, buf: Buffer, opts: Loa
 // ---- saving ----------------------------------------------------------------------------------
 
 const REBUILD = new PyGlobal('torch._utils', '_rebuild_tensor_v2');
+const REBUILD_QUANTIZED = new PyGlobal('torch._utils', '_rebuild_qtensor');
 const MAX_SAVE_DEPTH = 1000; // about where Python's recursive pickler stops too (sys.getrecursionlimit())
 const ORDERED_DICT = new PyGlobal('collections', 'OrderedDict');
 
@@ -380,19 +661,40 @@ export async function save(obj: PyValue, file: string): Promise<void> {
   // A tensor or container referenced twice is converted once, so the pickle memoises it and it
   // loads back as one object, as in Python (and shared structure is not written per reference).
   const done = new Map<object, PyValue>();
+  const channelTensors: Tensor[] = []; // per-channel scales and zero points, disposed once written
   const convert = (v: PyValue): PyValue => {
     if (v !== null && typeof v === 'object' && done.has(v)) return done.get(v)!;
     if (v instanceof Tensor) {
-      v._h(where, 'tensor');
+      const q = native.quantizedParams(v._h(where, 'tensor'));
       const key = String(tensors.length);
       tensors.push(v);
       const shape = v.shape;
       const stride = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
       const numel = shape.reduce((a, b) => a * b, 1);
-      const storage = new PyPersistent(['storage', new PyGlobal('torch', STORAGE_CLASSES[v.dtype]), key, v.device, numel]);
-      const rebuilt = new PyReduce(REBUILD, [storage, 0, new PyTuple(shape), new PyTuple(stride), false, new PyReduce(ORDERED_DICT, [])]);
+      const storageClass = q ? QUANTIZED_STORAGE_CLASSES[q.dtype] : STORAGE_CLASSES[v.dtype];
+      const storage = new PyPersistent(['storage', new PyGlobal('torch', storageClass), key, v.device, numel]);
+      let rebuilt: PyReduce;
+      if (q) {
+        // As Tensor.__reduce_ex__ writes it; float-qparams tensors are saved as per_channel_affine too.
+        let params: PyTuple;
+        if (q.qscheme === 'per_tensor_affine') {
+          params = new PyTuple([new PyConstant('torch', 'per_tensor_affine'), new PyFloat(q.scale!), q.zeroPoint!]);
+        } else {
+          const scales = Tensor._wrap(q.scales!);
+          const zeroPoints = Tensor._wrap(q.zeroPoints!);
+          channelTensors.push(scales, zeroPoints);
+          params = new PyTuple([new PyConstant('torch', 'per_channel_affine'), convert(scales), convert(zeroPoints), q.axis!]);
+        }
+        rebuilt = new PyReduce(REBUILD_QUANTIZED, [storage, 0, new PyTuple(shape), new PyTuple(stride), params, false, new PyReduce(ORDERED_DICT, [])]);
+      } else {
+        rebuilt = new PyReduce(REBUILD, [storage, 0, new PyTuple(shape), new PyTuple(stride), false, new PyReduce(ORDERED_DICT, [])]);
+      }
       done.set(v, rebuilt);
       return rebuilt;
+    }
+    if (v instanceof PyConstant) {
+      if (v.module !== 'torch' || !TORCH_CONSTANTS.includes(v.name)) throw invalid(where, 'obj', 'PyConstants that name a torch dtype or qscheme', String(v));
+      return v;
     }
     if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) {
       if (typeof v === 'function' || typeof v === 'symbol' || v === undefined) throw invalid(where, 'obj', 'tensors, containers and plain values', v);
@@ -408,6 +710,7 @@ export async function save(obj: PyValue, file: string): Promise<void> {
       const m = new Map([...v.entries()].map(([k, x]) => [k, convert(x)]));
       const state = pythonState.get(v);
       if (state !== undefined) pythonState.set(m, state);
+      if (pythonDicts.has(v)) pythonDicts.add(m);
       out = m;
     } else if (Array.isArray(v)) {
       out = isTuple(v) ? new PyTuple(v.map(convert)) : v.map(convert);
@@ -422,7 +725,13 @@ export async function save(obj: PyValue, file: string): Promise<void> {
     done.set(v, out);
     return out;
   };
-  const converted = convert(obj);
+  let converted: PyValue;
+  try {
+    converted = convert(obj);
+  } catch (err) {
+    channelTensors.forEach((t) => t.dispose());
+    throw err;
+  }
   const handles = tensors.map((t) => t._h(where, 'tensor'));
   const stem = path.basename(file).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_-]/g, '_') || 'archive';
   // The tensors are read (not copied) until the file is written: updates meanwhile are refused.
@@ -436,5 +745,5 @@ export async function save(obj: PyValue, file: string): Promise<void> {
     ];
     const crcs = await native.crc32(records.map((r) => r.data));
     await writeAtomic(where, file, zipChunks(records.map((r, i) => ({ ...r, crc32: crcs[i] }))));
-  });
+  }).finally(() => channelTensors.forEach((t) => t.dispose()));
 }
