@@ -11,7 +11,6 @@ import { TorchError } from '../errors';
 import * as io from '../io';
 import { scope } from '../memory';
 import * as nn from '../nn';
-import { initDeferred } from '../nn/init';
 import * as optim from '../optim';
 import { buildInfo, cuda, Device, getNumThreads, manualSeed, setNumThreads } from '../runtime';
 import { tensor, Tensor } from '../tensor';
@@ -155,7 +154,7 @@ async function trainLoop(run: Run): Promise<TrainResult> {
 
   manualSeed(c.seed);
   // Resuming loads every weight from the checkpoint: no pretrained weights are read.
-  const model = ck ? await initDeferred(() => buildModel(c.head, classes.length)) : await initialModel(c, classes, run.weightsExplicit, log);
+  const model = ck ? await nn.init.initDeferred(() => buildModel(c.head, classes.length)) : await initialModel(c, classes, run.weightsExplicit, log);
   if (c.freezeFeatures) for (const p of alexnetOf(model).features.parameters()) p.requiresGrad_(false);
   if (device !== 'cpu') await model.to(device as Device);
   const params = model.parameters().filter((p) => p.requiresGrad);
