@@ -75,9 +75,24 @@ export interface RmspropStepOptions {
   fused: boolean;
 }
 
+/** The op names each of native/tensor.cc's op-family selectors dispatches on (test/native-boundary.test.js checks them). */
+export type UnaryOp = 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'relu' | 'sigmoid' | 'tanh' | 'isnan' | 'detach' | 'clone' | 'contiguous';
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'maximum' | 'minimum';
+export type ReductionOp = 'sum' | 'mean' | 'amax' | 'amin';
+export type ShapeOp = 'reshape' | 'unsqueeze' | 'squeeze' | 'flatten' | 'transpose' | 'permute';
+export type FactoryKind = 'zeros' | 'ones' | 'full' | 'rand' | 'randn' | 'empty';
+
+/**
+ * What the addon exports, each member under a comment naming the native file that registers it
+ * (test/native-boundary.test.js checks both: the keys against the loaded addon, the files by
+ * their exports.Set calls).
+ */
 export interface NativeAddon {
+  // errors.cc
   setErrorClass(cls: typeof TorchError): void;
   // tensor.cc
+  /** The handle class: native code makes its instances, JS never constructs one. */
+  TensorHandle: unknown;
   fromData(data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array, shape: number[], dtype: NativeDtype, device: string): H;
   toBuffer(t: H): ArrayBuffer;
   item(t: H): number;
@@ -86,12 +101,12 @@ export interface NativeAddon {
   release(t: H): void;
   busyKeys(tensors: H[], part: 'data' | 'slot' | 'grad'): number[];
   to(t: H, device: string, dtype: NativeDtype | null, nonBlocking: boolean, mode: number): H;
-  unary(op: string, t: H, mode: number): H;
-  binary(op: string, a: H, b: H | number, mode: number): H;
-  reduce(op: string, t: H, dims: number[] | null, keepdim: boolean, mode: number): H;
+  unary(op: UnaryOp, t: H, mode: number): H;
+  binary(op: BinaryOp, a: H, b: H | number, mode: number): H;
+  reduce(op: ReductionOp, t: H, dims: number[] | null, keepdim: boolean, mode: number): H;
   argmax(t: H, dim: number | null, keepdim: boolean): H;
-  shapeOp(op: string, t: H, args: number[], mode: number): H;
-  factory(kind: string, shape: number[], value: number, dtype: NativeDtype, device: string): H;
+  shapeOp(op: ShapeOp, t: H, args: number[], mode: number): H;
+  factory(kind: FactoryKind, shape: number[], value: number, dtype: NativeDtype, device: string): H;
   zerosLike(t: H): H;
   arange(start: number, end: number, step: number, dtype: NativeDtype, device: string): H;
   fill(kind: 'uniform' | 'normal' | 'constant', t: H, a: number, b: number): void;
@@ -130,10 +145,12 @@ export interface NativeAddon {
   // nn/utils.cc
   clipGradNorm(params: H[], opts: { maxNorm: number; normType: number; errorIfNonfinite: boolean; foreach: boolean }): Promise<H>;
   clipGradValue(params: H[], clipValue: number, foreach: boolean): Promise<void>;
-  // optim/*.cc: each step resolves with the state tensors it created (undefined where they existed)
+  // optim/adam.cc, optim/sgd.cc, optim/rmsprop.cc: each step resolves with the state tensors it
+  // created (undefined where they existed)
   adamStep(params: H[], state: AdamStepState, opts: AdamStepOptions): Promise<OptH[]>;
   sgdStep(params: H[], buffers: OptH[], opts: SgdStepOptions): Promise<OptH[]>;
   rmspropStep(params: H[], state: RmspropStepState, opts: RmspropStepOptions): Promise<OptH[]>;
+  // optim/lr_scheduler.cc
   cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
   libm(fn: 'cos', x: number): number;
   libm(fn: 'pow', x: number, y: number): number;

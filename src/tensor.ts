@@ -3,7 +3,7 @@ import { inspect } from 'util';
 import { execMode } from './autograd';
 import { TorchError } from './errors';
 import { adopt, Disposable, release } from './memory';
-import { native, NativeDtype, TensorHandle } from './native';
+import { BinaryOp, FactoryKind, native, NativeDtype, ReductionOp, ShapeOp, TensorHandle, UnaryOp } from './native';
 import { checkDevice, Device } from './runtime';
 import { bool, int, invalid, isInt, oneOf, options } from './arguments';
 
@@ -288,7 +288,7 @@ export class Tensor implements Disposable {
   }
 
   // ---- math (cheap, synchronous) ----
-  private binary(op: string, other: Other): Tensor {
+  private binary(op: BinaryOp, other: Other): Tensor {
     const where = `Tensor.${op}`;
     let b: TensorHandle | number;
     if (typeof other === 'number') b = other;
@@ -311,7 +311,7 @@ export class Tensor implements Disposable {
   maximum(other: Other): Tensor { return this.binary('maximum', other); }
   minimum(other: Other): Tensor { return this.binary('minimum', other); }
 
-  private unary(op: string): Tensor {
+  private unary(op: UnaryOp): Tensor {
     return Tensor._wrap(native.unary(op, this._h(`Tensor.${op}`), execMode()));
   }
 
@@ -329,7 +329,7 @@ export class Tensor implements Disposable {
   clone(): Tensor { return this.unary('clone'); }
   contiguous(): Tensor { return this.unary('contiguous'); }
 
-  private reduce(op: string, dim: number | number[] | undefined, keepdim: boolean): Tensor {
+  private reduce(op: ReductionOp, dim: number | number[] | undefined, keepdim: boolean): Tensor {
     const where = `Tensor.${op}`;
     const dims = dim === undefined ? null : Array.isArray(dim) ? dim.map((d) => int(where, 'dim', d)) : [int(where, 'dim', dim)];
     return Tensor._wrap(native.reduce(op, this._h(where), dims, bool(where, 'keepdim', keepdim), execMode()));
@@ -347,7 +347,7 @@ export class Tensor implements Disposable {
     return Tensor._wrap(native.argmax(this._h(where), d, bool(where, 'keepdim', keepdim)));
   }
 
-  private shapeOp(op: string, args: number[]): Tensor {
+  private shapeOp(op: ShapeOp, args: number[]): Tensor {
     return Tensor._wrap(native.shapeOp(op, this._h(`Tensor.${op}`), args, execMode()));
   }
 
@@ -483,7 +483,7 @@ function factoryOptions(where: string, shape: unknown, opts: TensorOptions | und
   };
 }
 
-function factory(kind: string, shape: number[], opts: TensorOptions | undefined, value = 0): Tensor {
+function factory(kind: FactoryKind, shape: number[], opts: TensorOptions | undefined, value = 0): Tensor {
   const f = factoryOptions(kind, shape, opts);
   const t = Tensor._wrap(native.factory(kind, f.shape, value, f.dtype, f.device));
   return f.requiresGrad ? t.requiresGrad_(true) : t;
