@@ -103,9 +103,17 @@ export interface RmspropStepOptions {
   fused: boolean;
 }
 
+/**
+ * What the addon exports, each member under a comment naming the native file that registers it
+ * (test/native-boundary.test.js checks both: the keys against the loaded addon, the files by
+ * their exports.Set calls).
+ */
 export interface NativeAddon {
+  // errors.cc
   setErrorClass(cls: typeof TorchError): void;
   // tensor.cc
+  /** The handle class: native code makes its instances, JS never constructs one. */
+  TensorHandle: unknown;
   fromData(data: Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | BigInt64Array | Uint8Array, shape: number[], dtype: NativeDtype, device: string): H;
   toBuffer(t: H): ArrayBuffer;
   item(t: H): number;
@@ -174,10 +182,12 @@ export interface NativeAddon {
   // nn/utils.cc
   clipGradNorm(params: H[], opts: { maxNorm: number; normType: number; errorIfNonfinite: boolean; foreach: boolean }): Promise<H>;
   clipGradValue(params: H[], clipValue: number, foreach: boolean): Promise<void>;
-  // optim/*.cc: each step resolves with the state tensors it created (undefined where they existed)
+  // optim/adam.cc, optim/sgd.cc, optim/rmsprop.cc: each step resolves with the state tensors it
+  // created (undefined where they existed)
   adamStep(params: H[], state: AdamStepState, opts: AdamStepOptions): Promise<OptH[]>;
   sgdStep(params: H[], buffers: OptH[], opts: SgdStepOptions): Promise<OptH[]>;
   rmspropStep(params: H[], state: RmspropStepState, opts: RmspropStepOptions): Promise<OptH[]>;
+  // optim/lr_scheduler.cc
   cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
   libm(fn: 'cos', x: number): number;
   libm(fn: 'pow', x: number, y: number): number;

@@ -26,7 +26,7 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
-/** Whether a backward() accumulated into the gradient of any of `tensors`. */
+/** @internal Whether a backward() accumulated into the gradient of any of `tensors`. */
 export type Reached = (tensors: Tensor[]) => boolean;
 const afterBackward = new Set<(reached: Reached) => Promise<void>>();
 /** @internal Runs `hook` at the end of every backward(), told which leaves it reached (DDP averages
@@ -57,6 +57,7 @@ const inUse = new Map<number, Use>();
 export class Part {
   constructor(readonly kind: 'data' | 'grad', readonly handles: TensorHandle[]) {}
 }
+/** @internal What an operation uses: a tensor's data, or a Part. */
 export type Access = Tensor | Part;
 
 /** @internal The .grad of `tensors` (the slot and the gradient's memory), as read or written. */

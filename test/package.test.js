@@ -75,3 +75,42 @@ test('every bin is packed and starts with a shebang; node dist/train.js (the REA
   const help = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'train.js'), '--help'], { encoding: 'utf8' });
   assert.match(help, /^torchbridge-train \[options\]/);
 });
+
+// Every name src/ tags `@internal`, by file (tsc's stripInternal leaves such declarations out of
+// the .d.ts files).
+function internalNames() {
+  const DECL = /\/\*\*(?:\s|\*)*@internal\b(?:[^*]|\*(?!\/))*\*\/\s*(?:(?:export|declare|static|async|abstract|protected|public|readonly|const|enum|class|function|type|interface|get|set)\s+)*(\w+)/g;
+  const walk = (dir) => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  const byFile = new Map();
+  for (const file of walk(path.join(ROOT, 'src'))) {
+    const names = [...fs.readFileSync(file, 'utf8').matchAll(DECL)].map((m) => m[1]);
+    if (names.length) byFile.set(path.relative(path.join(ROOT, 'src'), file).replace(/\.ts$/, '.d.ts'), names);
+  }
+  return byFile;
+}
+
+// The names a .d.ts file declares (top-level and members), comments left out.
+function declaredNames(dts) {
+  const code = dts.replace(/\/\*(?:[^*]|\*(?!\/))*\*\//g, '').replace(/\/\/.*$/gm, '');
+  const names = new Set();
+  for (const m of code.matchAll(/\b(?:class|function|type|interface|enum|const(?!\s+enum)|let|var)\s+(\w+)/g)) names.add(m[1]);
+  for (const m of code.matchAll(/^\s+(?:(?:static|protected|private|public|readonly|abstract|get|set|async)\s+)*(\w+)\??\s*[(:<]/gm)) names.add(m[1]);
+  return names;
+}
+
+test('the public .d.ts files declare nothing tagged @internal (the handle, the wrapper, the busy state)', () => {
+  const byFile = internalNames();
+  const all = new Set([...byFile.values()].flat());
+  for (const name of ['_h', '_wrap', '_persist', 'track', 'execMode']) assert.ok(all.has(name), `src/ tags ${name} @internal`);
+  const exposed = [];
+  for (const [dts, names] of byFile) {
+    const file = path.join(ROOT, 'dist', dts);
+    assert.ok(fs.existsSync(file), `${file} is built`);
+    const declared = declaredNames(fs.readFileSync(file, 'utf8'));
+    exposed.push(...names.filter((n) => declared.has(n)).map((n) => `${dts}: ${n}`));
+  }
+  assert.deepEqual(exposed, []);
+  // The wrapper's busy state and handle, whatever their tags say.
+  const tensorDts = declaredNames(fs.readFileSync(path.join(ROOT, 'dist', 'tensor.d.ts'), 'utf8'));
+  for (const name of ['_h', '_wrap', '_persist', '_reads', '_writing', '_disposeWhenIdle']) assert.ok(!tensorDts.has(name), `dist/tensor.d.ts declares ${name}`);
+});

@@ -45,8 +45,7 @@ async function main(): Promise<void> {
     .parse();
   printWarnings('predict');
   // Required here, not imported above: these load libtorch.
-  const { IMG_EXTENSIONS, imagesToTensor, prepareImage } = require('../data') as typeof import('../data');
-  const { Rng } = require('../data/transforms') as typeof import('../data/transforms');
+  const { IMG_EXTENSIONS, imagesToTensor, prepareImage, transforms: { Rng } } = require('../data') as typeof import('../data');
   const { noGrad } = require('../autograd') as typeof import('../autograd');
   const { softmax } = require('../nn/functional') as typeof import('../nn/functional');
   const { setNumThreads } = require('../runtime') as typeof import('../runtime');

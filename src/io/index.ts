@@ -1,4 +1,3 @@
-export { load, save, LoadOptions } from './serialization';
-export { loadSafetensors, saveSafetensors } from './safetensors';
+export { load, save, loadSafetensors, saveSafetensors, LoadOptions } from './serialization';
 export { downloadUrlToFile, torchHome, checkpointsDir, DownloadOptions } from './hub';
 export { PyValue, PyConstant, pythonDicts, pythonState } from './pickle';

@@ -1,23 +1,23 @@
 // safetensors: 8-byte little-endian header length, a JSON header, then raw little-endian data.
-import { TorchError } from '../errors';
-import { native, NativeDtype, TensorHandle } from '../native';
-import { Tensor, track } from '../tensor';
-import { invalid } from '../arguments';
-import { readWhole, writeAtomic } from './files';
-import { ELEMENT_SIZE, loadSafetensorsBuffer } from './serialization';
+// A pure codec, like zip.ts and pickle.ts: bytes in, bytes out. Tensors are serialization.ts's
+// (loadSafetensors, saveSafetensors, and io.load of a safetensors file).
+import type { NativeDtype } from '../native';
 
 const TO_NATIVE: Record<string, NativeDtype> = {
   F32: 'float32', F64: 'float64', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8', U8: 'uint8', BOOL: 'bool',
 };
 const FROM_NATIVE = Object.fromEntries(Object.entries(TO_NATIVE).map(([k, v]) => [v, k])) as Record<NativeDtype, string>;
+const ELEMENT_SIZE: Record<string, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 const MAX_HEADER = 100 * 1024 * 1024;
 
+/** Whether `buf` starts like a safetensors file (a plausible header length, then '{'). */
 export function isSafetensors(buf: Buffer): boolean {
   if (buf.length < 10) return false;
   const n = buf.readBigUInt64LE(0);
   return n > 1n && n <= BigInt(Math.min(MAX_HEADER, buf.length - 8)) && buf[8] === 0x7b; // '{'
 }
 
+/** A safetensors file's tensors (their data as views of `buf`) and metadata; throws on a malformed file. */
 export function parseSafetensors(buf: Buffer): { tensors: { name: string; dtype: NativeDtype; shape: number[]; data: Buffer }[]; metadata: Record<string, string> } {
   if (buf.length < 8) throw new Error('truncated safetensors header');
   const n = Number(buf.readBigUInt64LE(0));
@@ -39,7 +39,7 @@ export function parseSafetensors(buf: Buffer): { tensors: { name: string; dtype:
     if (!Array.isArray(offsets) || offsets.length !== 2 || !(offsets[0] <= offsets[1]) || !Number.isInteger(offsets[0]) || !Number.isInteger(offsets[1])) {
       throw new Error(`tensor '${name}' has invalid data_offsets`);
     }
-    const expected = shape.reduce((a, b) => a * b, 1) * ELEMENT_SIZE[native];
+    const expected = shape.reduce((a, b) => a * b, 1) * ELEMENT_SIZE[dtype];
     if (offsets[1] - offsets[0] !== expected) throw new Error(`tensor '${name}' declares ${expected} bytes but data_offsets span ${offsets[1] - offsets[0]}`);
     if (offsets[1] > data.length) throw new Error(`tensor '${name}' data ends at ${offsets[1]} but the file holds ${data.length} data bytes (truncated?)`);
     tensors.push({ name, dtype: native, shape, data: data.subarray(offsets[0], offsets[1]) });
@@ -47,38 +47,18 @@ export function parseSafetensors(buf: Buffer): { tensors: { name: string; dtype:
   return { tensors, metadata: (header.__metadata__ as Record<string, string>) ?? {} };
 }
 
-/** Reads a safetensors file into a Map of CPU tensors. */
-export async function loadSafetensors(file: string): Promise<Map<string, Tensor>> {
-  const where = 'io.loadSafetensors';
-  if (typeof file !== 'string' || file === '') throw invalid(where, 'path', 'non-empty string', file);
-  const buf = await readWhole(where, file);
-  if (!isSafetensors(buf)) throw new TorchError(`${where}: ${file}: not a safetensors file`, 'BAD_FILE');
-  return loadSafetensorsBuffer(file, buf, {});
-}
-
-/** Writes tensors (C order, little-endian) as a safetensors file, atomically. */
-export async function saveSafetensors(tensors: Map<string, Tensor> | Record<string, Tensor>, file: string, opts: { metadata?: Record<string, string> } = {}): Promise<void> {
-  const where = 'io.saveSafetensors';
-  if (typeof file !== 'string' || file === '') throw invalid(where, 'path', 'non-empty string', file);
-  const entries = tensors instanceof Map ? [...tensors] : tensors && typeof tensors === 'object' ? Object.entries(tensors) : null;
-  if (!entries) throw invalid(where, 'tensors', 'Map<string, Tensor> or Record<string, Tensor>', tensors);
-  entries.forEach(([k, t]) => { if (!(t instanceof Tensor)) throw invalid(where, `tensors['${k}']`, 'Tensor', t); });
-  const handles = entries.map(([k, t]) => t._h(where, `tensors['${k}']`));
-  await track(where, entries.map(([, t]) => t), [], () => writeTensors(where, file, entries, handles, opts.metadata));
-}
-
-async function writeTensors(where: string, file: string, entries: [string, Tensor][], handles: TensorHandle[], metadata?: Record<string, string>): Promise<void> {
-  const data = entries.length ? await native.tensorBytes(handles) : [];
+/** A safetensors file holding `tensors` (data in C order, little-endian), as chunks to write in order. */
+export function encodeSafetensors(tensors: { name: string; dtype: NativeDtype; shape: number[]; data: Uint8Array }[], metadata?: Record<string, string>): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
-  entries.forEach(([name, t], i) => {
-    header[name] = { dtype: FROM_NATIVE[t.dtype], shape: t.shape, data_offsets: [offset, offset + data[i].byteLength] };
-    offset += data[i].byteLength;
-  });
+  for (const { name, dtype, shape, data } of tensors) {
+    header[name] = { dtype: FROM_NATIVE[dtype], shape, data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+  }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  await writeAtomic(where, file, [head, Buffer.from(json), ...data.map((d) => new Uint8Array(d))]);
+  return [head, Buffer.from(json), ...tensors.map((t) => t.data)];
 }

@@ -8,7 +8,7 @@ import { Tensor, track } from '../tensor';
 import { bool, invalid, options } from '../arguments';
 import { readWhole, writeAtomic } from './files';
 import { isTuple, pickle, PyCallable, PyConstant, PyFloat, PyGlobal, PyPersistent, PyReduce, PyRefused, PyTuple, PyValue, pythonDicts, pythonState, rewriteGraph, unpickle } from './pickle';
-import { isSafetensors, parseSafetensors } from './safetensors';
+import { encodeSafetensors, isSafetensors, parseSafetensors } from './safetensors';
 import { entryData, isZip, readZipDirectory, zipChunks } from './zip';
 
 const STORAGE_DTYPES: Record<string, NativeDtype> = {
@@ -621,7 +621,16 @@ export async function load<T = PyValue>(file: string, opts?: LoadOptions): Promi
   throw badFile(file, `not a PyTorch checkpoint (zip or legacy) or safetensors file: it starts with bytes ${buf.subarray(0, 8).toString('hex')}`);
 }
 
-export async function loadSafetensorsBuffer(file: string, buf: Buffer, opts: LoadOptions): Promise<Map<string, Tensor>> {
+/** Reads a safetensors file into a Map of CPU tensors. */
+export async function loadSafetensors(file: string): Promise<Map<string, Tensor>> {
+  const where = 'io.loadSafetensors';
+  if (typeof file !== 'string' || file === '') throw invalid(where, 'path', 'non-empty string', file);
+  const buf = await readWhole(where, file);
+  if (!isSafetensors(buf)) throw new TorchError(`${where}: ${file}: not a safetensors file`, 'BAD_FILE');
+  return loadSafetensorsBuffer(file, buf, {});
+}
+
+async function loadSafetensorsBuffer(file: string, buf: Buffer, opts: LoadOptions): Promise<Map<string, Tensor>> {
   let parsed;
   try {
     parsed = parseSafetensors(buf);
@@ -746,4 +755,19 @@ export async function save(obj: PyValue, file: string): Promise<void> {
     const crcs = await native.crc32(records.map((r) => r.data));
     await writeAtomic(where, file, zipChunks(records.map((r, i) => ({ ...r, crc32: crcs[i] }))));
   }).finally(() => channelTensors.forEach((t) => t.dispose()));
+}
+
+/** Writes tensors (C order, little-endian) as a safetensors file, atomically. */
+export async function saveSafetensors(tensors: Map<string, Tensor> | Record<string, Tensor>, file: string, opts: { metadata?: Record<string, string> } = {}): Promise<void> {
+  const where = 'io.saveSafetensors';
+  if (typeof file !== 'string' || file === '') throw invalid(where, 'path', 'non-empty string', file);
+  const entries = tensors instanceof Map ? [...tensors] : tensors && typeof tensors === 'object' ? Object.entries(tensors) : null;
+  if (!entries) throw invalid(where, 'tensors', 'Map<string, Tensor> or Record<string, Tensor>', tensors);
+  entries.forEach(([k, t]) => { if (!(t instanceof Tensor)) throw invalid(where, `tensors['${k}']`, 'Tensor', t); });
+  const handles = entries.map(([k, t]) => t._h(where, `tensors['${k}']`));
+  await track(where, entries.map(([, t]) => t), [], async () => {
+    const data = entries.length ? await native.tensorBytes(handles) : [];
+    const encoded = encodeSafetensors(entries.map(([name, t], i) => ({ name, dtype: t.dtype, shape: t.shape, data: new Uint8Array(data[i]) })), opts.metadata);
+    await writeAtomic(where, file, encoded);
+  });
 }

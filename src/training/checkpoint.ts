@@ -49,6 +49,7 @@ export interface Checkpoint {
   validation?: (Evaluation & { epoch: number }) | null;
 }
 
+/** Disposes every tensor in a loaded value (its maps, arrays and objects searched). */
 export function disposeTensors(value: unknown): void {
   if (value instanceof Tensor) value.dispose();
   else if (value instanceof Map) value.forEach(disposeTensors);

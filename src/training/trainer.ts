@@ -11,7 +11,6 @@ import { TorchError } from '../errors';
 import * as io from '../io';
 import { scope } from '../memory';
 import * as nn from '../nn';
-import { initDeferred } from '../nn/init';
 import * as optim from '../optim';
 import { buildInfo, cuda, Device, getNumThreads, manualSeed, setNumThreads } from '../runtime';
 import { tensor, Tensor } from '../tensor';
@@ -142,20 +141,11 @@ async function trainLoop(run: Run): Promise<TrainResult> {
   if (c.threads > 0) setNumThreads(c.threads);
   const device = c.device === 'auto' ? (cuda.isAvailable() ? 'cuda' : 'cpu') : c.device;
   const onCuda = device.startsWith('cuda');
-  const trainSet = await ImageFolder.create(path.join(c.data, 'train'), { transform: trainTransform(c) });
-  const valSet = await ImageFolder.create(path.join(c.data, 'val'), { transform: evalTransform(c) });
-  if (valSet.classes.join('\n') !== trainSet.classes.join('\n')) {
-    throw new TorchError(`train: train/ has classes [${trainSet.classes}] but val/ has [${valSet.classes}]`, 'INVALID_ARGUMENT');
-  }
-  const classes = trainSet.classes;
-  const meta: ModelMeta = { head: c.head, classes, recipe: c.recipe, imageSize: c.imageSize, normalize: c.normalize };
-  if (ck && ck.meta.classes.join('\n') !== classes.join('\n')) {
-    throw new TorchError(`train: --resume ${c.resume} was trained on classes [${ck.meta.classes}], but ${c.data} has [${classes}]`, 'INVALID_ARGUMENT');
-  }
-
+  const { trainSet, valSet, meta } = await openDataSets(run);
+  const classes = meta.classes;
   manualSeed(c.seed);
   // Resuming loads every weight from the checkpoint: no pretrained weights are read.
-  const model = ck ? await initDeferred(() => buildModel(c.head, classes.length)) : await initialModel(c, classes, run.weightsExplicit, log);
+  const model = ck ? await nn.init.initDeferred(() => buildModel(c.head, classes.length)) : await initialModel(c, classes, run.weightsExplicit, log);
   if (c.freezeFeatures) for (const p of alexnetOf(model).features.parameters()) p.requiresGrad_(false);
   if (device !== 'cpu') await model.to(device as Device);
   const params = model.parameters().filter((p) => p.requiresGrad);
@@ -245,6 +235,20 @@ async function trainLoop(run: Run): Promise<TrainResult> {
     net.dispose();
     optimizer.dispose();
   }
+}
+
+/** The train/ and val/ sets and the model's meta; both sets, and a resumed run's model, must have the same classes. */
+async function openDataSets({ c, ck }: Run): Promise<{ trainSet: ImageFolder; valSet: ImageFolder; meta: ModelMeta }> {
+  const trainSet = await ImageFolder.create(path.join(c.data, 'train'), { transform: trainTransform(c) });
+  const valSet = await ImageFolder.create(path.join(c.data, 'val'), { transform: evalTransform(c) });
+  if (valSet.classes.join('\n') !== trainSet.classes.join('\n')) {
+    throw new TorchError(`train: train/ has classes [${trainSet.classes}] but val/ has [${valSet.classes}]`, 'INVALID_ARGUMENT');
+  }
+  const classes = trainSet.classes;
+  if (ck && ck.meta.classes.join('\n') !== classes.join('\n')) {
+    throw new TorchError(`train: --resume ${c.resume} was trained on classes [${ck.meta.classes}], but ${c.data} has [${classes}]`, 'INVALID_ARGUMENT');
+  }
+  return { trainSet, valSet, meta: { head: c.head, classes, recipe: c.recipe, imageSize: c.imageSize, normalize: c.normalize } };
 }
 
 /**

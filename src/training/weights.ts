@@ -5,7 +5,6 @@ import { TorchError } from '../errors';
 import * as io from '../io';
 import * as models from '../models';
 import * as nn from '../nn';
-import { initDeferred } from '../nn/init';
 import { Tensor } from '../tensor';
 import { Checkpoint, CHECKPOINT_FORMAT, disposeTensors } from './checkpoint';
 import { TrainConfig } from './config';
@@ -44,7 +43,7 @@ export async function loadTrainedModel(file: string): Promise<{ model: nn.Module
     imageSize: meta?.imageSize ?? 224,
     normalize: meta?.normalize ?? head === 'replace',
   };
-  const model = await initDeferred(() => buildModel(head, k));
+  const model = await nn.init.initDeferred(() => buildModel(head, k));
   await model.loadStateDict(sd);
   for (const t of sd.values()) t.dispose();
   return { model, meta: full, classesKnown };
@@ -52,7 +51,7 @@ export async function loadTrainedModel(file: string): Promise<{ model: nn.Module
 
 /** The starting weights of a new run: torchvision's ImageNet AlexNet (DEFAULT), a file, or none. */
 export async function initialModel(c: TrainConfig, classes: string[], weightsExplicit: boolean, log: (m: string) => void): Promise<nn.Module> {
-  const base = await initDeferred(() => models.alexnet());
+  const base = await nn.init.initDeferred(() => models.alexnet());
   let file = c.weights;
   if (c.weights === 'DEFAULT') {
     file = models.alexnet.defaultWeightsPath();
@@ -63,7 +62,7 @@ export async function initialModel(c: TrainConfig, classes: string[], weightsExp
       await io.downloadUrlToFile(models.ALEXNET_WEIGHTS.url, file, { hashPrefix: models.ALEXNET_WEIGHTS.sha256Prefix });
     }
   }
-  if (file === 'none') return initDeferred(() => buildModel(c.head, classes.length, base));
+  if (file === 'none') return nn.init.initDeferred(() => buildModel(c.head, classes.length, base));
   let head: Map<string, Tensor> | null = null;
   try {
     head = await loadBackbone(base, file, c.head, classes, log);
@@ -71,7 +70,7 @@ export async function initialModel(c: TrainConfig, classes: string[], weightsExp
     base.dispose();
     throw err;
   }
-  const model = await initDeferred(() => buildModel(c.head, classes.length, base));
+  const model = await nn.init.initDeferred(() => buildModel(c.head, classes.length, base));
   if (head) {
     await model.loadStateDict(head, { strict: false });
     head.forEach((t) => t.dispose());
