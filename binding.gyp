@@ -4,7 +4,9 @@
       "target_name": "torchbridge",
       "sources": [
         "native/addon.cc",
+        "native/args.cc",
         "native/errors.cc",
+        "native/memory.cc",
         "native/tensor.cc",
         "native/autograd.cc",
         "native/runtime.cc",

@@ -16,7 +16,6 @@ Napi::Value AmpUnscale(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
   at::Tensor scale = ArgTensor(info, 1), foundInf = ArgTensor(info, 2);
   return ComputeVoid(info.Env(), false, [=]() mutable {
-    ZeroDeferredGrads();
     // As GradScaler: the reciprocal in double, then float.
     at::Tensor invScale = scale.to(at::kDouble).reciprocal().to(at::kFloat);
     std::vector<at::Tensor> cudaGrads;

@@ -233,7 +233,7 @@ Napi::Value AverageGradients(const Napi::CallbackInfo& info) {
   int64_t bucketBytes = ArgInt(info, 1);
   return RunAsyncVoid(info.Env(), false, [=]() {
     auto g = Current();
-    ZeroDeferredGrads();
+    ZeroDeferredGrads();  // a Pool-lane job: the Compute lane's own call does not cover it
     std::vector<std::vector<at::Tensor>> buckets(1);
     int64_t filled = 0;
     for (const at::Tensor& p : params) {

@@ -11,6 +11,7 @@
 #include "addon.h"
 #include "compat.h"
 #include "errors.h"
+#include "memory.h"
 #include "tensor.h"
 #include "worker.h"
 

@@ -8,6 +8,7 @@
 #include <mutex>
 #include "../addon.h"
 #include "../errors.h"
+#include "../memory.h"
 #include "../tensor.h"
 #include "../worker.h"
 
@@ -48,11 +49,9 @@ Napi::Value TensorsFromBytes(const Napi::CallbackInfo& info) {
   std::vector<at::ScalarType> dtypes;
   for (uint32_t k = 0; k < names.Length(); k++) {
     std::string name = names.Get(k).As<Napi::String>().Utf8Value();
-    bool found = false;
-    for (auto type : {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16, at::kLong, at::kInt, at::kShort, at::kChar, at::kByte, at::kBool}) {
-      if (DtypeName(type) == name) { dtypes.push_back(type); found = true; }
-    }
-    if (!found) throw Napi::TypeError::New(info.Env(), "Unknown dtype " + name);
+    c10::optional<at::ScalarType> type = DtypeFromName(name);
+    if (!type) throw Napi::TypeError::New(info.Env(), "Unknown dtype " + name);
+    dtypes.push_back(*type);
   }
   if (dtypes.size() != views.size()) throw Napi::TypeError::New(info.Env(), "buffers and dtypes differ in length");
   using Result = std::vector<at::Tensor>;

@@ -185,7 +185,6 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   return RunAsync<Result>(
       info.Env(), false,
       [=]() mutable {
-        ZeroDeferredGrads();
         Result created(3 * n);
         auto ensure = [&](at::Tensor& state, size_t i, size_t slot) {
           if (state.defined()) return;

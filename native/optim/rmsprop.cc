@@ -163,7 +163,6 @@ Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
   return RunAsync<Result>(
       info.Env(), false,
       [=]() mutable {
-        ZeroDeferredGrads();
         Result created(3 * n);
         auto ensure = [&](at::Tensor& t, size_t i, size_t slot) {
           if (t.defined()) return;
