@@ -10,6 +10,7 @@
         "native/tensor.cc",
         "native/autograd.cc",
         "native/runtime.cc",
+        "native/random.cc",
         "native/nn/functional.cc",
         "native/nn/utils.cc",
         "native/optim/adam.cc",

@@ -10,6 +10,25 @@ Napi::TypeError ArgError(const Napi::CallbackInfo& info, size_t i, const char* e
   return Napi::TypeError::New(info.Env(), std::string("Expected ") + expected + " for native argument " + std::to_string(i));
 }
 
+namespace {
+void ReadNumber(const Napi::Value& v, int64_t& out) { out = v.As<Napi::Number>().Int64Value(); }
+void ReadNumber(const Napi::Value& v, double& out) { out = v.As<Napi::Number>().DoubleValue(); }
+
+// The elements of a JS array of numbers; false if `v` is not one.
+template <typename T>
+bool NumberList(const Napi::Value& v, std::vector<T>& out) {
+  if (!v.IsArray()) return false;
+  Napi::Array arr = v.As<Napi::Array>();
+  out.resize(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value x = arr.Get(k);
+    if (!x.IsNumber()) return false;
+    ReadNumber(x, out[k]);
+  }
+  return true;
+}
+}  // namespace
+
 static at::Tensor TensorFrom(const Napi::CallbackInfo& info, size_t i, const Napi::Value& v) {
   TensorHandle* h = TensorHandle::FromValue(info.Env(), v);
   if (!h) throw ArgError(info, i, "a tensor handle");
@@ -24,19 +43,31 @@ c10::optional<at::Tensor> ArgOptTensor(const Napi::CallbackInfo& info, size_t i)
   return ArgTensor(info, i);
 }
 
-std::vector<at::Tensor> ArgTensorList(const Napi::CallbackInfo& info, size_t i, bool allowUndefined) {
-  if (!info[i].IsArray()) throw ArgError(info, i, "an array of tensor handles");
-  Napi::Array arr = info[i].As<Napi::Array>();
-  std::vector<at::Tensor> out;
+namespace {
+// The tensors of a JS array of handles (undefined entries, where allowed, become undefined
+// tensors); false if `v` is not such an array. A disposed handle throws DISPOSED.
+bool TensorList(Napi::Env env, const Napi::Value& v, bool allowUndefined, std::vector<at::Tensor>& out) {
+  if (!v.IsArray()) return false;
+  Napi::Array arr = v.As<Napi::Array>();
   out.reserve(arr.Length());
   for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value v = arr.Get(k);
-    if (allowUndefined && (v.IsUndefined() || v.IsNull())) {
+    Napi::Value x = arr.Get(k);
+    if (allowUndefined && (x.IsUndefined() || x.IsNull())) {
       out.emplace_back();
-    } else {
-      out.push_back(TensorFrom(info, i, v));
+      continue;
     }
+    TensorHandle* h = TensorHandle::FromValue(env, x);
+    if (!h) return false;
+    if (!h->live()) ThrowTorchError(env, "DISPOSED", "Tensor has been disposed");
+    out.push_back(h->tensor());
   }
+  return true;
+}
+}  // namespace
+
+std::vector<at::Tensor> ArgTensorList(const Napi::CallbackInfo& info, size_t i, bool allowUndefined) {
+  std::vector<at::Tensor> out;
+  if (!TensorList(info.Env(), info[i], allowUndefined, out)) throw ArgError(info, i, "an array of tensor handles");
   return out;
 }
 
@@ -65,26 +96,14 @@ std::string ArgString(const Napi::CallbackInfo& info, size_t i) {
 }
 
 std::vector<int64_t> ArgIntList(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsArray()) throw ArgError(info, i, "an array of integers");
-  Napi::Array arr = info[i].As<Napi::Array>();
   std::vector<int64_t> out;
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsNumber()) throw ArgError(info, i, "an array of integers");
-    out.push_back(v.As<Napi::Number>().Int64Value());
-  }
+  if (!NumberList(info[i], out)) throw ArgError(info, i, "an array of integers");
   return out;
 }
 
 std::vector<double> ArgDoubleList(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsArray()) throw ArgError(info, i, "an array of numbers");
-  Napi::Array arr = info[i].As<Napi::Array>();
   std::vector<double> out;
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsNumber()) throw ArgError(info, i, "an array of numbers");
-    out.push_back(v.As<Napi::Number>().DoubleValue());
-  }
+  if (!NumberList(info[i], out)) throw ArgError(info, i, "an array of numbers");
   return out;
 }
 
@@ -104,6 +123,30 @@ double OptionDouble(const Napi::Object& options, const char* name) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
+int64_t OptionInt(const Napi::Object& options, const char* name) {
+  Napi::Value v = options.Get(name);
+  if (!v.IsNumber()) throw OptionError(options, name, "an integer");
+  return v.As<Napi::Number>().Int64Value();
+}
+
+std::string OptionString(const Napi::Object& options, const char* name) {
+  Napi::Value v = options.Get(name);
+  if (!v.IsString()) throw OptionError(options, name, "a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+Napi::Object OptionObject(const Napi::Object& options, const char* name) {
+  Napi::Value v = options.Get(name);
+  if (!v.IsObject() || v.IsArray()) throw OptionError(options, name, "an options object");
+  return v.As<Napi::Object>();
+}
+
+std::vector<int64_t> OptionIntList(const Napi::Object& options, const char* name) {
+  std::vector<int64_t> out;
+  if (!NumberList(options.Get(name), out)) throw OptionError(options, name, "an array of integers");
+  return out;
+}
+
 bool OptionBool(const Napi::Object& options, const char* name) {
   Napi::Value v = options.Get(name);
   if (!v.IsBoolean()) throw OptionError(options, name, "a boolean");
@@ -111,35 +154,14 @@ bool OptionBool(const Napi::Object& options, const char* name) {
 }
 
 std::vector<double> OptionDoubleList(const Napi::Object& options, const char* name) {
-  Napi::Value v = options.Get(name);
-  if (!v.IsArray()) throw OptionError(options, name, "an array of numbers");
-  Napi::Array arr = v.As<Napi::Array>();
   std::vector<double> out;
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value x = arr.Get(k);
-    if (!x.IsNumber()) throw OptionError(options, name, "an array of numbers");
-    out.push_back(x.As<Napi::Number>().DoubleValue());
-  }
+  if (!NumberList(options.Get(name), out)) throw OptionError(options, name, "an array of numbers");
   return out;
 }
 
 std::vector<at::Tensor> OptionTensorList(const Napi::Object& options, const char* name, bool allowUndefined) {
-  Napi::Value v = options.Get(name);
-  if (!v.IsArray()) throw OptionError(options, name, "an array of tensor handles");
-  Napi::Array arr = v.As<Napi::Array>();
   std::vector<at::Tensor> out;
-  out.reserve(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value x = arr.Get(k);
-    if (allowUndefined && (x.IsUndefined() || x.IsNull())) {
-      out.emplace_back();
-      continue;
-    }
-    TensorHandle* h = TensorHandle::FromValue(options.Env(), x);
-    if (!h) throw OptionError(options, name, "an array of tensor handles");
-    if (!h->live()) ThrowTorchError(options.Env(), "DISPOSED", "Tensor has been disposed");
-    out.push_back(h->tensor());
-  }
+  if (!TensorList(options.Env(), options.Get(name), allowUndefined, out)) throw OptionError(options, name, "an array of tensor handles");
   return out;
 }
 

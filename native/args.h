@@ -27,7 +27,11 @@ at::Device ArgDevice(const Napi::CallbackInfo& info, size_t i);
 // these read its properties by name (a TypeError names the option).
 Napi::Object ArgOptions(const Napi::CallbackInfo& info, size_t i);
 double OptionDouble(const Napi::Object& options, const char* name);
+int64_t OptionInt(const Napi::Object& options, const char* name);
 bool OptionBool(const Napi::Object& options, const char* name);
+std::string OptionString(const Napi::Object& options, const char* name);
+Napi::Object OptionObject(const Napi::Object& options, const char* name);
+std::vector<int64_t> OptionIntList(const Napi::Object& options, const char* name);
 std::vector<double> OptionDoubleList(const Napi::Object& options, const char* name);
 std::vector<at::Tensor> OptionTensorList(const Napi::Object& options, const char* name, bool allowUndefined = false);
 

@@ -2,10 +2,8 @@
 // checkpoints, off the JS thread. The formats themselves (zip, pickle, safetensors) are parsed
 // in TS; here are only tensor <-> bytes copies and CRC-32.
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <array>
 #include <memory>
-#include <mutex>
 #include "../addon.h"
 #include "../errors.h"
 #include "../memory.h"
@@ -150,24 +148,6 @@ Napi::Value Crc32Of(const Napi::CallbackInfo& info) {
       });
 }
 
-// getRngState() / setRngState(uint8 tensor): the default CPU generator, like torch.get_rng_state.
-Napi::Value GetRngState(const Napi::CallbackInfo& info) {
-  return Guarded(info.Env(), [&] {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    return TensorHandle::New(info.Env(), gen.get_state());
-  });
-}
-
-void SetRngState(const Napi::CallbackInfo& info) {
-  at::Tensor state = ArgTensor(info, 0);
-  Guarded(info.Env(), [&] {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(state);
-  });
-}
-
 // asStrided(storage, size, stride, offset): a view into a 1-D storage tensor (_rebuild_tensor_v2).
 Napi::Value AsStrided(const Napi::CallbackInfo& info) {
   at::Tensor storage = ArgTensor(info, 0);
@@ -184,8 +164,6 @@ void RegisterSerialization(Napi::Env env, Napi::Object exports) {
   exports.Set("tensorsFromBytes", Napi::Function::New(env, TensorsFromBytes));
   exports.Set("tensorBytes", Napi::Function::New(env, TensorBytes));
   exports.Set("crc32", Napi::Function::New(env, Crc32Of));
-  exports.Set("getRngState", Napi::Function::New(env, GetRngState));
-  exports.Set("setRngState", Napi::Function::New(env, SetRngState));
   exports.Set("asStrided", Napi::Function::New(env, AsStrided));
 }
 

@@ -6,8 +6,8 @@ import { cuda } from '../runtime';
 import { tensor, Tensor } from '../tensor';
 import { bool, int, invalid, oneOf, options } from '../arguments';
 import { ImageFolder, PreparedImage } from './image_folder';
-import { RawImage, Rng, TorchRng } from './transforms';
-import { native } from '../native';
+import { RawImage } from './transforms';
+import { drawSeed, randperm, Rng, TorchRng } from '../random';
 import { Sampler } from './sampler';
 
 export interface DataLoaderOptions {
@@ -239,7 +239,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (torch && startBatch > 0 && this.shuffle && opts.epochSeed === undefined) {
       throw new TorchError(`${where}: resuming at batch ${startBatch} with rng 'torch' needs the epoch's shuffle seed (epochSeed)`, 'INVALID_ARGUMENT');
     }
-    if (torch && startBatch === 0) native.torchDraw('int64'); // the seed torch's DataLoader iterator draws (for workers)
+    if (torch && startBatch === 0) drawSeed(); // the seed torch's DataLoader iterator draws (for workers)
     let order: number[];
     if (this.sampler) {
       order = this.sampler.indices();
@@ -249,8 +249,8 @@ export class DataLoader implements AsyncIterable<Batch> {
       order = permutation(count, this.seed, epoch);
     } else {
       // RandomSampler: a fresh generator seeded from the global one, then randperm.
-      this.epochSeed = startBatch > 0 ? opts.epochSeed! : native.torchDraw('int64');
-      order = native.randperm(count, this.epochSeed);
+      this.epochSeed = startBatch > 0 ? opts.epochSeed! : drawSeed();
+      order = randperm(count, this.epochSeed);
     }
     const n = order.length;
     const batches: number[][] = [];
