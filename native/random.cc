@@ -5,6 +5,7 @@
 #include <mutex>
 #include "addon.h"
 #include "errors.h"
+#include "exports.h"
 #include "tensor.h"
 
 namespace tb {
@@ -74,11 +75,8 @@ Napi::Value Randperm(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterRandom(Napi::Env env, Napi::Object exports) {
-  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
-  exports.Set("getRngState", Napi::Function::New(env, GetRngState));
-  exports.Set("setRngState", Napi::Function::New(env, SetRngState));
-  exports.Set("torchDraw", Napi::Function::New(env, TorchDraw));
-  exports.Set("randperm", Napi::Function::New(env, Randperm));
+  ExportFunctions(env, exports, {{"manualSeed", ManualSeed}, {"getRngState", GetRngState}, {"setRngState", SetRngState},
+                                 {"torchDraw", TorchDraw}, {"randperm", Randperm}});
 }
 
 }  // namespace tb
