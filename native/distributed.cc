@@ -174,7 +174,7 @@ c10d::ReduceOp ParseOp(const std::string& op) {
   throw std::invalid_argument("unknown reduce op " + op);
 }
 
-// initProcessGroup(masterAddr, masterPort, rank, worldSize, timeoutMs, isServer, storePrefix)
+// initProcessGroup({masterAddr, masterPort, rank, worldSize, timeoutMs, isServer, storePrefix})
 Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   Napi::Object o = ArgOptions(info, 0);
   std::string addr = OptionString(o, "masterAddr");
