@@ -4,10 +4,13 @@
       "target_name": "torchbridge",
       "sources": [
         "native/addon.cc",
+        "native/args.cc",
         "native/errors.cc",
+        "native/memory.cc",
         "native/tensor.cc",
         "native/autograd.cc",
         "native/runtime.cc",
+        "native/random.cc",
         "native/nn/functional.cc",
         "native/nn/utils.cc",
         "native/optim/adam.cc",

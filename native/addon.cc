@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterTensor(env, exports);
   RegisterAutograd(env, exports);
   RegisterRuntime(env, exports);
+  RegisterRandom(env, exports);
   RegisterFunctional(env, exports);
   RegisterNnUtils(env, exports);
   RegisterAdam(env, exports);

@@ -16,6 +16,7 @@ void RegisterErrors(Napi::Env env, Napi::Object exports);
 void RegisterTensor(Napi::Env env, Napi::Object exports);
 void RegisterAutograd(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
+void RegisterRandom(Napi::Env env, Napi::Object exports);
 void RegisterFunctional(Napi::Env env, Napi::Object exports);
 void RegisterNnUtils(Napi::Env env, Napi::Object exports);
 void RegisterAdam(Napi::Env env, Napi::Object exports);

@@ -16,7 +16,6 @@ Napi::Value AmpUnscale(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
   at::Tensor scale = ArgTensor(info, 1), foundInf = ArgTensor(info, 2);
   return ComputeVoid(info.Env(), false, [=]() mutable {
-    ZeroDeferredGrads();
     // As GradScaler: the reciprocal in double, then float.
     at::Tensor invScale = scale.to(at::kDouble).reciprocal().to(at::kFloat);
     std::vector<at::Tensor> cudaGrads;
@@ -35,11 +34,12 @@ Napi::Value AmpUnscale(const Napi::CallbackInfo& info) {
   });
 }
 
-// ampUpdateScale(scale, growthTracker, foundInf, growthFactor, backoffFactor, growthInterval)
+// ampUpdateScale(scale, growthTracker, foundInf, {growthFactor, backoffFactor, growthInterval})
 Napi::Value AmpUpdateScale(const Napi::CallbackInfo& info) {
   at::Tensor scale = ArgTensor(info, 0), tracker = ArgTensor(info, 1), foundInf = ArgTensor(info, 2);
-  double growth = ArgDouble(info, 3), backoff = ArgDouble(info, 4);
-  int64_t interval = ArgInt(info, 5);
+  Napi::Object o = ArgOptions(info, 3);
+  double growth = OptionDouble(o, "growthFactor"), backoff = OptionDouble(o, "backoffFactor");
+  int64_t interval = OptionInt(o, "growthInterval");
   return ComputeVoid(info.Env(), false, [=]() mutable {
     if (scale.is_cuda()) {
       at::_amp_update_scale_(scale, tracker, foundInf, growth, backoff, interval);

@@ -82,7 +82,6 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   c10::optional<at::Tensor> gradient = ArgOptTensor(info, 1);
   bool retainGraph = ArgBool(info, 2);
   return ComputeVoid(info.Env(), true, [loss, gradient, retainGraph]() {
-    ZeroDeferredGrads();
     loss.backward(gradient.value_or(at::Tensor()), retainGraph);
   });
 }

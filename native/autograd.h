@@ -37,8 +37,10 @@ class ExecModeGuard {
 };
 
 // zeroGrad leaves the zeroing of gradients nothing else references to the next work that reads
-// gradients (zeroing AlexNet's 244 MB takes tens of ms, too long for the JS thread). Call this
-// before reading any parameter's .grad(); it is thread-safe and cheap when nothing is pending.
+// gradients (zeroing AlexNet's 244 MB takes tens of ms, too long for the JS thread). Every
+// Compute-lane job calls it as it starts (worker.h); call it yourself only before reading a
+// parameter's .grad() elsewhere (the JS thread, the Pool lane). Thread-safe, and cheap when
+// nothing is pending.
 void ZeroDeferredGrads();
 
 }  // namespace tb

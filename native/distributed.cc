@@ -174,14 +174,15 @@ c10d::ReduceOp ParseOp(const std::string& op) {
   throw std::invalid_argument("unknown reduce op " + op);
 }
 
-// initProcessGroup(masterAddr, masterPort, rank, worldSize, timeoutMs, isServer, storePrefix)
+// initProcessGroup({masterAddr, masterPort, rank, worldSize, timeoutMs, isServer, storePrefix})
 Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
-  std::string addr = ArgString(info, 0);
-  int port = static_cast<int>(ArgInt(info, 1));
-  int rank = static_cast<int>(ArgInt(info, 2)), size = static_cast<int>(ArgInt(info, 3));
-  std::chrono::milliseconds timeout(ArgInt(info, 4));
-  bool isServer = ArgBool(info, 5);
-  std::string prefix = ArgString(info, 6);
+  Napi::Object o = ArgOptions(info, 0);
+  std::string addr = OptionString(o, "masterAddr");
+  int port = static_cast<int>(OptionInt(o, "masterPort"));
+  int rank = static_cast<int>(OptionInt(o, "rank")), size = static_cast<int>(OptionInt(o, "worldSize"));
+  std::chrono::milliseconds timeout(OptionInt(o, "timeoutMs"));
+  bool isServer = OptionBool(o, "isServer");
+  std::string prefix = OptionString(o, "storePrefix");
   return RunAsyncVoid(info.Env(), false, [=]() { Join(addr, port, rank, size, timeout, isServer, prefix); });
 }
 
@@ -233,7 +234,7 @@ Napi::Value AverageGradients(const Napi::CallbackInfo& info) {
   int64_t bucketBytes = ArgInt(info, 1);
   return RunAsyncVoid(info.Env(), false, [=]() {
     auto g = Current();
-    ZeroDeferredGrads();
+    ZeroDeferredGrads();  // a Pool-lane job: the Compute lane's own call does not cover it
     std::vector<std::vector<at::Tensor>> buckets(1);
     int64_t filled = 0;
     for (const at::Tensor& p : params) {

@@ -1,7 +1,6 @@
-// The native side of src/runtime.ts: seeding, threads, CUDA presence, live-memory counts.
+// The native side of src/runtime.ts: threads, CUDA presence, live-memory counts.
 #include "runtime.h"
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <dlfcn.h>
@@ -11,6 +10,7 @@
 #include "addon.h"
 #include "compat.h"
 #include "errors.h"
+#include "memory.h"
 #include "tensor.h"
 #include "worker.h"
 
@@ -24,11 +24,6 @@ void ApplyThreadSettings() {
 }
 
 namespace {
-
-void ManualSeed(const Napi::CallbackInfo& info) {
-  int64_t seed = ArgInt(info, 0);
-  Guarded(info.Env(), [&] { at::manual_seed(static_cast<uint64_t>(seed)); });
-}
 
 void SetNumThreads(const Napi::CallbackInfo& info) {
   int64_t n = ArgInt(info, 0);
@@ -102,50 +97,9 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// torchDraw(kind, a, b): one draw from libtorch's global CPU generator, made exactly as
-// torchvision's transforms and torch.utils.data make theirs: 'uniform' is
-// torch.empty(1).uniform_(a, b).item(), 'expUniform' the torch.exp of that, 'randint' torch.randint(a, b, (1,)).item(), 'rand'
-// torch.rand(1).item(), 'int64' torch.empty((), dtype=torch.int64).random_().item() (a BigInt).
-Napi::Value TorchDraw(const Napi::CallbackInfo& info) {
-  std::string kind = ArgString(info, 0);
-  Napi::Env env = info.Env();
-  return Guarded(env, [&]() -> Napi::Value {
-    if (kind == "uniform") {
-      return Napi::Number::New(env, at::empty({1}, at::kFloat).uniform_(ArgDouble(info, 1), ArgDouble(info, 2)).item<float>());
-    }
-    if (kind == "expUniform") {  // torch.exp(torch.empty(1).uniform_(a, b)).item(), RandomResizedCrop's aspect
-      return Napi::Number::New(env, at::empty({1}, at::kFloat).uniform_(ArgDouble(info, 1), ArgDouble(info, 2)).exp().item<float>());
-    }
-    if (kind == "randint") {
-      at::Tensor r = at::randint(ArgInt(info, 1), ArgInt(info, 2), {1}, at::TensorOptions().dtype(at::kLong));
-      return Napi::Number::New(env, static_cast<double>(r.item<int64_t>()));
-    }
-    if (kind == "rand") return Napi::Number::New(env, at::rand({1}, at::kFloat).item<float>());
-    if (kind == "int64") return Napi::BigInt::New(env, at::empty({}, at::kLong).random_().item<int64_t>());
-    throw Napi::TypeError::New(env, "torchDraw: unknown kind " + kind);
-  });
-}
-
-// randperm(n, seed): torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist().
-Napi::Value Randperm(const Napi::CallbackInfo& info) {
-  int64_t n = ArgInt(info, 0);
-  uint64_t seed = static_cast<uint64_t>(ArgInt(info, 1));
-  return Guarded(info.Env(), [&] {
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    at::Tensor perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
-    const int64_t* p = perm.data_ptr<int64_t>();
-    Napi::Array out = Napi::Array::New(info.Env(), n);
-    for (int64_t i = 0; i < n; i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(p[i])));
-    return out;
-  });
-}
-
 }  // namespace
 
 void RegisterRuntime(Napi::Env env, Napi::Object exports) {
-  exports.Set("randperm", Napi::Function::New(env, Randperm));
-  exports.Set("torchDraw", Napi::Function::New(env, TorchDraw));
-  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));

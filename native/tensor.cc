@@ -2,113 +2,15 @@
 #include <c10/core/GradMode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/version.h>
-#include <condition_variable>
 #include <cmath>
 #include <cstring>
-#include <mutex>
-#include <thread>
-#include <unordered_map>
 #include "addon.h"
 #include "autograd.h"
 #include "errors.h"
+#include "memory.h"
 #include "worker.h"
 
 namespace tb {
-
-// ---- live-memory registry ----------------------------------------------------------------
-namespace {
-struct Registry {
-  std::mutex mutex;
-  std::unordered_map<const void*, std::pair<int64_t, int64_t>> storages;  // impl -> (refs, bytes)
-  int64_t handles = 0;
-  int64_t bytes = 0;
-};
-Registry& registry() {
-  static Registry* r = new Registry();  // never destroyed: finalizers may run during teardown
-  return *r;
-}
-const void* StorageKey(const at::Tensor& t) {
-  if (!t.defined() || !t.has_storage()) return nullptr;
-  return t.storage().unsafeGetStorageImpl();
-}
-// Returns the change in distinct storage bytes, for V8's external-memory accounting.
-int64_t Track(const at::Tensor& t, int delta) {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  r.handles += delta;
-  const void* key = StorageKey(t);
-  if (!key) return 0;
-  auto& entry = r.storages[key];
-  int64_t change = 0;
-  if (delta > 0) {
-    if (entry.first++ == 0) {
-      entry.second = static_cast<int64_t>(t.storage().nbytes());
-      change = entry.second;
-    }
-  } else if (--entry.first == 0) {
-    change = -entry.second;
-    r.storages.erase(key);
-  }
-  r.bytes += change;
-  return change;
-}
-}  // namespace
-
-MemoryCounts LiveMemory() {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  return {r.handles, r.bytes};
-}
-
-// ---- deferred frees ------------------------------------------------------------------------
-namespace {
-// Dropping the last reference to a large storage returns its pages to the OS, and dropping a
-// graph frees its saved activations: milliseconds per hundred MB, too long for the JS thread,
-// so those last references are dropped on a background thread instead.
-class Reaper {
- public:
-  void Give(at::Tensor t) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(std::move(t));
-    }
-    ready_.notify_one();
-  }
-
- private:
-  void Run() {
-    for (;;) {
-      std::vector<at::Tensor> batch;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        ready_.wait(lock, [&] { return !queue_.empty(); });
-        batch.swap(queue_);
-      }
-    }
-  }
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::vector<at::Tensor> queue_;
-  std::thread thread_{[this] { Run(); }};
-};
-
-// Never destroyed: process exit must neither join the thread nor free tensors after libtorch.
-Reaper& reaper() {
-  static Reaper* r = new Reaper();
-  return *r;
-}
-
-bool FreeingIsSlow(const at::Tensor& t) {
-  if (!t.defined() || t.use_count() != 1) return false;
-  if (t.grad_fn() || t.grad().defined()) return true;
-  return t.has_storage() && t.storage().use_count() == 1 && t.storage().nbytes() >= (1 << 20);
-}
-}  // namespace
-
-void DropReference(at::Tensor&& t) {
-  if (FreeingIsSlow(t)) reaper().Give(std::move(t));
-  t = at::Tensor();
-}
 
 // ---- handle --------------------------------------------------------------------------------
 void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
@@ -125,14 +27,14 @@ void TensorHandle::Adopt(Napi::Env env, const at::Tensor& tensor) {
   tensor_ = tensor;
   live_ = true;
   env_ = env;
-  int64_t change = Track(tensor_, +1);
+  int64_t change = TrackHandle(tensor_, +1);
   if (change) Napi::MemoryManagement::AdjustExternalMemory(env, change);
 }
 
 void TensorHandle::Release() {
   if (!live_) return;
   live_ = false;
-  int64_t change = Track(tensor_, -1);
+  int64_t change = TrackHandle(tensor_, -1);
   DropReference(std::move(tensor_));
   if (change && env_) Napi::MemoryManagement::AdjustExternalMemory(Napi::Env(env_), change);
 }
@@ -144,178 +46,15 @@ Napi::Value TensorHandle::New(Napi::Env env, const at::Tensor& tensor) {
   return obj;
 }
 
-Napi::Array TensorArray(Napi::Env env, const std::vector<at::Tensor>& tensors) {
-  Napi::Array out = Napi::Array::New(env, tensors.size());
-  for (size_t i = 0; i < tensors.size(); i++) out.Set(i, TensorHandle::New(env, tensors[i]));
-  return out;
-}
-
-// ---- argument readers ----------------------------------------------------------------------
-static Napi::TypeError ArgError(const Napi::CallbackInfo& info, size_t i, const char* expected) {
-  return Napi::TypeError::New(info.Env(), std::string("Expected ") + expected + " for native argument " + std::to_string(i));
-}
-
-static TensorHandle* HandleOf(Napi::Env env, const Napi::Value& v) {
+TensorHandle* TensorHandle::FromValue(Napi::Env env, const Napi::Value& v) {
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env)->tensorClass.Value())) return nullptr;
   return TensorHandle::Unwrap(v.As<Napi::Object>());
 }
 
-static at::Tensor TensorFrom(const Napi::CallbackInfo& info, size_t i, const Napi::Value& v) {
-  TensorHandle* h = HandleOf(info.Env(), v);
-  if (!h) throw ArgError(info, i, "a tensor handle");
-  if (!h->live()) ThrowTorchError(info.Env(), "DISPOSED", "Tensor has been disposed");
-  return h->tensor();
-}
-
-at::Tensor ArgTensor(const Napi::CallbackInfo& info, size_t i) { return TensorFrom(info, i, info[i]); }
-
-c10::optional<at::Tensor> ArgOptTensor(const Napi::CallbackInfo& info, size_t i) {
-  if (info[i].IsUndefined() || info[i].IsNull()) return c10::nullopt;
-  return ArgTensor(info, i);
-}
-
-std::vector<at::Tensor> ArgTensorList(const Napi::CallbackInfo& info, size_t i, bool allowUndefined) {
-  if (!info[i].IsArray()) throw ArgError(info, i, "an array of tensor handles");
-  Napi::Array arr = info[i].As<Napi::Array>();
-  std::vector<at::Tensor> out;
-  out.reserve(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value v = arr.Get(k);
-    if (allowUndefined && (v.IsUndefined() || v.IsNull())) {
-      out.emplace_back();
-    } else {
-      out.push_back(TensorFrom(info, i, v));
-    }
-  }
+Napi::Array TensorArray(Napi::Env env, const std::vector<at::Tensor>& tensors) {
+  Napi::Array out = Napi::Array::New(env, tensors.size());
+  for (size_t i = 0; i < tensors.size(); i++) out.Set(i, TensorHandle::New(env, tensors[i]));
   return out;
-}
-
-double ArgDouble(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsNumber()) throw ArgError(info, i, "a number");
-  return info[i].As<Napi::Number>().DoubleValue();
-}
-
-int64_t ArgInt(const Napi::CallbackInfo& info, size_t i) {
-  if (info[i].IsBigInt()) {
-    bool lossless;
-    return info[i].As<Napi::BigInt>().Int64Value(&lossless);
-  }
-  if (!info[i].IsNumber()) throw ArgError(info, i, "an integer");
-  return info[i].As<Napi::Number>().Int64Value();
-}
-
-bool ArgBool(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsBoolean()) throw ArgError(info, i, "a boolean");
-  return info[i].As<Napi::Boolean>().Value();
-}
-
-std::string ArgString(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsString()) throw ArgError(info, i, "a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
-std::vector<int64_t> ArgIntList(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsArray()) throw ArgError(info, i, "an array of integers");
-  Napi::Array arr = info[i].As<Napi::Array>();
-  std::vector<int64_t> out;
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsNumber()) throw ArgError(info, i, "an array of integers");
-    out.push_back(v.As<Napi::Number>().Int64Value());
-  }
-  return out;
-}
-
-std::vector<double> ArgDoubleList(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsArray()) throw ArgError(info, i, "an array of numbers");
-  Napi::Array arr = info[i].As<Napi::Array>();
-  std::vector<double> out;
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsNumber()) throw ArgError(info, i, "an array of numbers");
-    out.push_back(v.As<Napi::Number>().DoubleValue());
-  }
-  return out;
-}
-
-// ---- option readers --------------------------------------------------------------------------
-Napi::Object ArgOptions(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsObject() || info[i].IsArray()) throw ArgError(info, i, "an options object");
-  return info[i].As<Napi::Object>();
-}
-
-static Napi::TypeError OptionError(const Napi::Object& options, const char* name, const char* expected) {
-  return Napi::TypeError::New(options.Env(), std::string("Expected ") + expected + " for native option '" + name + "'");
-}
-
-double OptionDouble(const Napi::Object& options, const char* name) {
-  Napi::Value v = options.Get(name);
-  if (!v.IsNumber()) throw OptionError(options, name, "a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-bool OptionBool(const Napi::Object& options, const char* name) {
-  Napi::Value v = options.Get(name);
-  if (!v.IsBoolean()) throw OptionError(options, name, "a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-std::vector<double> OptionDoubleList(const Napi::Object& options, const char* name) {
-  Napi::Value v = options.Get(name);
-  if (!v.IsArray()) throw OptionError(options, name, "an array of numbers");
-  Napi::Array arr = v.As<Napi::Array>();
-  std::vector<double> out;
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value x = arr.Get(k);
-    if (!x.IsNumber()) throw OptionError(options, name, "an array of numbers");
-    out.push_back(x.As<Napi::Number>().DoubleValue());
-  }
-  return out;
-}
-
-std::vector<at::Tensor> OptionTensorList(const Napi::Object& options, const char* name, bool allowUndefined) {
-  Napi::Value v = options.Get(name);
-  if (!v.IsArray()) throw OptionError(options, name, "an array of tensor handles");
-  Napi::Array arr = v.As<Napi::Array>();
-  std::vector<at::Tensor> out;
-  out.reserve(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value x = arr.Get(k);
-    if (allowUndefined && (x.IsUndefined() || x.IsNull())) {
-      out.emplace_back();
-      continue;
-    }
-    TensorHandle* h = HandleOf(options.Env(), x);
-    if (!h) throw OptionError(options, name, "an array of tensor handles");
-    if (!h->live()) ThrowTorchError(options.Env(), "DISPOSED", "Tensor has been disposed");
-    out.push_back(h->tensor());
-  }
-  return out;
-}
-
-static const std::pair<const char*, at::ScalarType> kDtypes[] = {
-    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf},
-    {"bfloat16", at::kBFloat16}, {"int64", at::kLong}, {"int32", at::kInt},
-    {"int16", at::kShort}, {"int8", at::kChar}, {"uint8", at::kByte}, {"bool", at::kBool},
-};
-
-at::ScalarType ArgDtype(const Napi::CallbackInfo& info, size_t i) {
-  std::string name = ArgString(info, i);
-  for (const auto& d : kDtypes) {
-    if (name == d.first) return d.second;
-  }
-  throw ArgError(info, i, "a dtype name");
-}
-
-std::string DtypeName(at::ScalarType type) {
-  for (const auto& d : kDtypes) {
-    if (type == d.second) return d.first;
-  }
-  return c10::toString(type);
-}
-
-at::Device ArgDevice(const Napi::CallbackInfo& info, size_t i) {
-  return Guarded(info.Env(), [&] { return at::Device(ArgString(info, i)); });
 }
 
 // ---- tensor functions ----------------------------------------------------------------------
@@ -395,7 +134,7 @@ void SetRequiresGrad(const Napi::CallbackInfo& info) {
 }
 
 void Release(const Napi::CallbackInfo& info) {
-  TensorHandle* h = HandleOf(info.Env(), info[0]);
+  TensorHandle* h = TensorHandle::FromValue(info.Env(), info[0]);
   if (!h) throw ArgError(info, 0, "a tensor handle");
   h->Release();
 }
@@ -637,7 +376,6 @@ Napi::Value MoveData(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
   at::Device device = ArgDevice(info, 1);
   return ComputeVoid(info.Env(), false, [params, device]() {
-    ZeroDeferredGrads();
     for (const at::Tensor& p : params) {
       at::Tensor target = p;
       target.set_data(p.detach().to(device));
@@ -828,42 +566,6 @@ Napi::Value RandpermTensor(const Napi::CallbackInfo& info) {
   });
 }
 
-// generatorDraw(kind, state | null, arg) -> [value, state]: one draw from a torch.Generator whose
-// state lives in JS as a uint8 tensor (src/random.ts's Generator). 'seed': a new state from
-// manual_seed(arg); 'int64': torch.empty((), dtype=torch.int64).random_(generator=g), as a bigint;
-// 'randperm': torch.randperm(arg, generator=g).tolist().
-Napi::Value GeneratorDraw(const Napi::CallbackInfo& info) {
-  std::string kind = ArgString(info, 0);
-  c10::optional<at::Tensor> state = ArgOptTensor(info, 1);
-  int64_t arg = ArgInt(info, 2);
-  Napi::Env env = info.Env();
-  return Guarded(env, [&] {
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>();
-    Napi::Value value = env.Undefined();
-    if (kind == "seed") {
-      gen.set_current_seed(static_cast<uint64_t>(arg));
-    } else {
-      if (!state) throw ArgError(info, 1, "a generator state");
-      gen.set_state(*state);
-      if (kind == "int64") {
-        value = Napi::BigInt::New(env, at::empty({}, at::kLong).random_(gen).item<int64_t>());
-      } else if (kind == "randperm") {
-        at::Tensor perm = at::randperm(arg, gen, at::TensorOptions().dtype(at::kLong));
-        const int64_t* p = perm.data_ptr<int64_t>();
-        Napi::Array out = Napi::Array::New(env, arg);
-        for (int64_t i = 0; i < arg; i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(p[i])));
-        value = out;
-      } else {
-        throw ArgError(info, 0, "'seed', 'int64' or 'randperm'");
-      }
-    }
-    Napi::Array result = Napi::Array::New(env, 2);
-    result.Set(0u, value);
-    result.Set(1u, TensorHandle::New(env, gen.get_state()));
-    return result;
-  });
-}
-
 // linspace(start, end, steps, dtype, device)
 Napi::Value Linspace(const Napi::CallbackInfo& info) {
   double start = ArgDouble(info, 0), end = ArgDouble(info, 1);
@@ -895,16 +597,6 @@ Napi::Value FactoryLike(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
-
-Napi::Promise RunAsyncTensor(Napi::Env env, ExecMode mode, std::function<at::Tensor()> work, Lane lane) {
-  return RunAsync<at::Tensor>(
-      env, mode, std::move(work), [](Napi::Env e, at::Tensor& t) { return TensorHandle::New(e, t); }, lane);
-}
-
-Napi::Promise RunAsyncVoid(Napi::Env env, ExecMode mode, std::function<void()> work, Lane lane) {
-  return RunAsync<bool>(
-      env, mode, [w = std::move(work)]() { w(); return true; }, [](Napi::Env e, bool&) { return e.Undefined(); }, lane);
-}
 
 void RegisterTensor(Napi::Env env, Napi::Object exports) {
   TensorHandle::Init(env, exports);
@@ -940,7 +632,6 @@ void RegisterTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("randint", Napi::Function::New(env, Randint));
   exports.Set("linspace", Napi::Function::New(env, Linspace));
   exports.Set("randpermTensor", Napi::Function::New(env, RandpermTensor));
-  exports.Set("generatorDraw", Napi::Function::New(env, GeneratorDraw));
   exports.Set("factoryLike", Napi::Function::New(env, FactoryLike));
 }
 

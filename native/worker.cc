@@ -1,7 +1,9 @@
 // The Compute lane of worker.h: one thread per environment runs the model's math in order;
-// a thread-safe function settles each task's Promise back on the JS thread.
+// a thread-safe function settles each task's Promise back on the JS thread. Also RunAsyncTensor
+// and RunAsyncVoid, the two result shapes most native calls resolve with.
 #include "worker.h"
 #include "addon.h"
+#include "tensor.h"
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -71,6 +73,16 @@ ComputeLane* LaneOf(Napi::Env env) {
 }
 
 }  // namespace
+
+Napi::Promise RunAsyncTensor(Napi::Env env, ExecMode mode, std::function<at::Tensor()> work, Lane lane) {
+  return RunAsync<at::Tensor>(
+      env, mode, std::move(work), [](Napi::Env e, at::Tensor& t) { return TensorHandle::New(e, t); }, lane);
+}
+
+Napi::Promise RunAsyncVoid(Napi::Env env, ExecMode mode, std::function<void()> work, Lane lane) {
+  return RunAsync<bool>(
+      env, mode, [w = std::move(work)]() { w(); return true; }, [](Napi::Env e, bool&) { return e.Undefined(); }, lane);
+}
 
 void SubmitCompute(Napi::Env env, std::unique_ptr<ComputeTask> task) {
   ComputeLane* lane = LaneOf(env);

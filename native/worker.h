@@ -35,8 +35,8 @@ class ComputeTask {
 template <typename Result>
 class Job : public ComputeTask {
  public:
-  Job(Napi::Env env, ExecMode mode, WorkFn<Result> work, ConvertFn<Result> convert)
-      : deferred_(Napi::Promise::Deferred::New(env)), mode_(mode), work_(std::move(work)), convert_(std::move(convert)) {}
+  Job(Napi::Env env, ExecMode mode, Lane lane, WorkFn<Result> work, ConvertFn<Result> convert)
+      : deferred_(Napi::Promise::Deferred::New(env)), mode_(mode), lane_(lane), work_(std::move(work)), convert_(std::move(convert)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
@@ -45,6 +45,9 @@ class Job : public ComputeTask {
       ApplyThreadSettings();
       // Grad mode and autocast are thread-local in libtorch: set them where the work runs.
       ExecModeGuard guard(mode_);
+      // The math runs here, in order: zeroing left pending by zeroGrad happens before any of it
+      // can read a gradient, so no op has to remember to do it.
+      if (lane_ == Lane::Compute) ZeroDeferredGrads();
       result_ = work_();
       ok_ = true;
     } catch (...) {
@@ -71,6 +74,7 @@ class Job : public ComputeTask {
  private:
   Napi::Promise::Deferred deferred_;
   ExecMode mode_;
+  Lane lane_;
   WorkFn<Result> work_;
   ConvertFn<Result> convert_;
   Result result_{};
@@ -97,7 +101,7 @@ void SubmitCompute(Napi::Env env, std::unique_ptr<ComputeTask> task);
 
 template <typename Result>
 Napi::Promise RunAsync(Napi::Env env, ExecMode mode, WorkFn<Result> work, ConvertFn<Result> convert, Lane lane = Lane::Pool) {
-  auto job = std::make_unique<Job<Result>>(env, mode, std::move(work), std::move(convert));
+  auto job = std::make_unique<Job<Result>>(env, mode, lane, std::move(work), std::move(convert));
   Napi::Promise promise = job->Promise();
   if (lane == Lane::Compute) {
     SubmitCompute(env, std::move(job));

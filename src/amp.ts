@@ -201,7 +201,7 @@ export class GradScaler {
       const [scale, tracker] = [this.#scale, this.#growthTracker!];
       const handles = [scale._h(where), tracker._h(where), combined._h(where)] as const;
       try {
-        await track(where, [combined], [scale, tracker], () => native.ampUpdateScale(...handles, this.growthFactor, this.backoffFactor, this.growthInterval));
+        await track(where, [combined], [scale, tracker], () => native.ampUpdateScale(...handles, { growthFactor: this.growthFactor, backoffFactor: this.backoffFactor, growthInterval: this.growthInterval }));
       } finally {
         combined.dispose();
       }

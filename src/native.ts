@@ -103,6 +103,15 @@ export interface RmspropStepOptions {
   fused: boolean;
 }
 
+/** native/data/transforms.cc: resize width x height to outWidth x outHeight, then keep `crop`. */
+export interface ResampleOptions {
+  width: number;
+  height: number;
+  outWidth: number;
+  outHeight: number;
+  crop?: { left: number; top: number; width: number; height: number };
+}
+
 /**
  * What the addon exports, each member under a comment naming the native file that registers it
  * (test/native-boundary.test.js checks both: the keys against the loaded addon, the files by
@@ -146,9 +155,6 @@ export interface NativeAddon {
   randint(low: number, high: number, shape: number[], dtype: NativeDtype, device: string): H;
   linspace(start: number, end: number, steps: number, dtype: NativeDtype, device: string): H;
   randpermTensor(n: number, seed: number | null, dtype: NativeDtype, device: string): H;
-  generatorDraw(kind: 'seed', state: null, seed: number | bigint): [undefined, H];
-  generatorDraw(kind: 'int64', state: H, unused: 0): [bigint, H];
-  generatorDraw(kind: 'randperm', state: H, n: number): [number[], H];
   factoryLike(kind: FactoryKind, t: H, value: number, dtype: NativeDtype | null): H;
   // autograd.cc
   graphLeaves(root: H): H[];
@@ -157,8 +163,17 @@ export interface NativeAddon {
   hasGrad(params: H[]): boolean[];
   setGrad(param: H, grad: OptH): void;
   zeroGrad(params: H[], setToNone: boolean): void;
-  // runtime.cc
+  // random.cc
   manualSeed(seed: number | bigint): void;
+  getRngState(): H;
+  setRngState(state: H): void;
+  randperm(n: number, seed: number | bigint): number[];
+  generatorDraw(kind: 'seed', state: null, seed: number | bigint): [undefined, H];
+  generatorDraw(kind: 'int64', state: H, unused: 0): [bigint, H];
+  generatorDraw(kind: 'randperm', state: H, n: number): [number[], H];
+  torchDraw(kind: 'uniform' | 'expUniform' | 'randint' | 'rand', a?: number, b?: number): number;
+  torchDraw(kind: 'int64'): bigint;
+  // runtime.cc
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cudaDeviceCount(): number;
@@ -167,18 +182,15 @@ export interface NativeAddon {
   cudaMemoryStats(device: number): CudaMemoryStats | null;
   memory(): { tensors: number; bytes: number };
   buildInfo(): { torchVersion: string; headerVersion: string; libraryPath: string; cudaCompiled: boolean; parallelInfo: string };
-  randperm(n: number, seed: number | bigint): number[];
-  torchDraw(kind: 'uniform' | 'expUniform' | 'randint' | 'rand', a?: number, b?: number): number;
-  torchDraw(kind: 'int64'): bigint;
   // nn/functional.cc
   linear(x: H, w: H, b: OptH, mode: number): Promise<H>;
-  conv2d(x: H, w: H, b: OptH, stride: number[], padding: number[], dilation: number[], groups: number, mode: number): Promise<H>;
+  conv2d(x: H, w: H, b: OptH, opts: { stride: number[]; padding: number[]; dilation: number[]; groups: number }, mode: number): Promise<H>;
   relu(x: H, inplace: boolean, mode: number): Promise<H>;
-  maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean, mode: number): Promise<H>;
+  maxPool2d(x: H, opts: { kernel: number[]; stride: number[]; padding: number[]; dilation: number[]; ceilMode: boolean }, mode: number): Promise<H>;
   adaptiveAvgPool2d(x: H, size: number[], mode: number): Promise<H>;
   dropout(x: H, p: number, training: boolean, mode: number): Promise<H>;
   softmax(x: H, dim: number, log: boolean, mode: number): Promise<H>;
-  crossEntropy(input: H, target: H, weight: OptH, reduction: string, ignoreIndex: number, labelSmoothing: number, mode: number): Promise<H>;
+  crossEntropy(input: H, target: H, weight: OptH, opts: { reduction: string; ignoreIndex: number; labelSmoothing: number }, mode: number): Promise<H>;
   // nn/utils.cc
   clipGradNorm(params: H[], opts: { maxNorm: number; normType: number; errorIfNonfinite: boolean; foreach: boolean }): Promise<H>;
   clipGradValue(params: H[], clipValue: number, foreach: boolean): Promise<void>;
@@ -188,12 +200,12 @@ export interface NativeAddon {
   sgdStep(params: H[], buffers: OptH[], opts: SgdStepOptions): Promise<OptH[]>;
   rmspropStep(params: H[], state: RmspropStepState, opts: RmspropStepOptions): Promise<OptH[]>;
   // optim/lr_scheduler.cc
-  cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', epoch: number, tMax: number, etaMin: number, baseLr: number, lastLr: number): number;
+  cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', opts: { epoch: number; tMax: number; etaMin: number; baseLr: number; lastLr: number }): number;
   libm(fn: 'cos', x: number): number;
   libm(fn: 'pow', x: number, y: number): number;
   // distributed.cc (present when the build found c10d's Gloo)
   distAvailable: boolean;
-  initProcessGroup(masterAddr: string, masterPort: number, rank: number, worldSize: number, timeoutMs: number, isServer: boolean, storePrefix: string): Promise<void>;
+  initProcessGroup(opts: { masterAddr: string; masterPort: number; rank: number; worldSize: number; timeoutMs: number; isServer: boolean; storePrefix: string }): Promise<void>;
   destroyProcessGroup(): void;
   allReduce(tensor: H, op: string): Promise<void>;
   broadcast(tensors: H[], root: number): Promise<void>;
@@ -201,13 +213,11 @@ export interface NativeAddon {
   averageGradients(params: H[], bucketBytes: number): Promise<void>;
   // amp.cc
   ampUnscale(params: H[], scale: H, foundInf: H): Promise<void>;
-  ampUpdateScale(scale: H, growthTracker: H, foundInf: H, growthFactor: number, backoffFactor: number, growthInterval: number): Promise<void>;
+  ampUpdateScale(scale: H, growthTracker: H, foundInf: H, opts: { growthFactor: number; backoffFactor: number; growthInterval: number }): Promise<void>;
   // io/serialization.cc
   tensorsFromBytes(buffers: Uint8Array[], dtypes: NativeDtype[]): Promise<H[]>;
   tensorBytes(tensors: H[]): Promise<ArrayBuffer[]>;
   crc32(buffers: Uint8Array[]): Promise<number[]>;
-  getRngState(): H;
-  setRngState(state: H): void;
   asStrided(storage: H, size: number[], stride: number[], offset: number): H;
   /** A quantized tensor over an int8/uint8/int32 storage, as _rebuild_qtensor builds it. */
   makeQuantized(storage: H, opts: QuantizedGeometry & ({ qscheme: 'per_tensor_affine'; scale: number; zeroPoint: number } | { qscheme: 'per_channel_affine'; channelParams: H[]; axis: number })): H;
@@ -215,9 +225,9 @@ export interface NativeAddon {
   quantizedParams(t: H): QuantizedParams<H> | null;
   quantizedOp(op: 'intRepr' | 'dequantize', t: H): H;
   // data/dataloader.cc
-  imagesToBatch(images: Uint8Array[], height: number, width: number, flips: boolean[], mean: number[] | null, std: number[] | null, batched: boolean, pinned: boolean): Promise<H>;
+  imagesToBatch(images: Uint8Array[], opts: { height: number; width: number; flips: boolean[]; mean: number[] | null; std: number[] | null; batched: boolean; pinned: boolean }): Promise<H>;
   // data/transforms.cc
-  resample(pixels: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Promise<Buffer>;
+  resample(pixels: Uint8Array, opts: ResampleOptions): Promise<Buffer>;
   cmykToRgb(pixels: Uint8Array): Promise<Buffer>;
 }
 

@@ -1,18 +1,13 @@
-// Process-wide settings: seeding, intra-op threads, devices.
+// Process-wide settings: intra-op threads, devices (seeding: random.ts).
 import * as os from 'os';
 import { TorchError } from './errors';
 import { CudaMemoryStats, native } from './native';
-import { int, invalid, isInt } from './arguments';
+import { int, invalid } from './arguments';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
-/** Seeds libtorch's generators (CPU and CUDA), like `torch.manual_seed`. */
-export function manualSeed(seed: number | bigint): void {
-  if (!(isInt(seed) && Number.isSafeInteger(seed)) && typeof seed !== 'bigint') {
-    throw invalid('manualSeed', 'seed', 'integer', seed);
-  }
-  native.manualSeed(seed);
-}
+// Seeding lives in random.ts; re-exported for modules that import it with the other settings.
+export { manualSeed } from './random';
 
 /** Sets the intra-op thread count used by every operation, wherever it runs. */
 export function setNumThreads(n: number): void {

@@ -139,7 +139,7 @@ test('resize, centerCrop, randomResizedCrop, flip and normalize follow torchvisi
   assert.throws(() => tf.normalize([0, 0], [1, 1, 1]), { code: 'INVALID_ARGUMENT' });
 });
 
-test('resampling equals PIL byte for byte: upscaling, downscaling and both at once', { skip: !haveVision() && NO_VISION }, async () => {
+test('resampling equals PIL byte for byte: upscaling, downscaling, both at once, and crops of the result', { skip: !haveVision() && NO_VISION }, async () => {
   const dir = path.join(root, '..', 'resample');
   fs.mkdirSync(path.join(dir, 'x'), { recursive: true });
   const file = path.join(dir, 'x', 'noise.png');
@@ -151,6 +151,12 @@ test('resampling equals PIL byte for byte: upscaling, downscaling and both at on
     [['centerCrop', [90, 150]], ['resize', [64, 300]]], // one shrinks, one grows
     [['resize', 61]], // both shrink, RandomResizedCrop's and Resize's usual case
     [['resize', [93, 80]]], // one axis only
+    // A crop after a resize (the evaluation path: Resize(256), CenterCrop(224)) is computed in the
+    // resample itself: both axes, each axis alone, and a crop larger than the image (padded).
+    [['resize', 70], ['centerCrop', [50, 61]]],
+    [['resize', [93, 80]], ['centerCrop', [41, 37]]],
+    [['resize', [40, 157]], ['centerCrop', [33, 100]]],
+    [['resize', 20], ['centerCrop', [40, 30]]],
   ];
   const theirs = visionReference('transform_pixels', { file, cases });
   for (const [i, steps] of cases.entries()) {

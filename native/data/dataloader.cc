@@ -1,4 +1,5 @@
-// The native side of src/data/dataloader.ts: decoded RGB pixels (uint8, HWC, from sharp) into one
+// The native side of imagesToTensor in src/data/image_folder.ts (which DataLoader batches,
+// ImageFolder.get and the predict CLI call): decoded RGB pixels (uint8, HWC, from sharp) into one
 // float32 [B, 3, H, W] batch in a single pass off the JS thread, with ToTensor's /255, an optional
 // horizontal flip, and Normalize's (x - mean) / std fused in, in torchvision's arithmetic order.
 #include <ATen/ATen.h>
@@ -10,20 +11,21 @@
 namespace tb {
 namespace {
 
-// imagesToBatch(images: Uint8Array[], height, width, flips: boolean[], mean: number[] | null,
-//               std: number[] | null, batched: boolean)
+// imagesToBatch(images: Uint8Array[], {height, width, flips: boolean[], mean: number[] | null,
+//                std: number[] | null, batched, pinned})
 Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray()) throw Napi::TypeError::New(env, "imagesToBatch: expected an array of Uint8Arrays");
-  int64_t height = ArgInt(info, 1), width = ArgInt(info, 2);
-  if (!info[3].IsArray()) throw Napi::TypeError::New(env, "imagesToBatch: expected an array of flips");
   Napi::Array images = info[0].As<Napi::Array>();
-  Napi::Array flipArr = info[3].As<Napi::Array>();
-  bool normalize = info[4].IsArray();
-  std::vector<double> mean = normalize ? ArgDoubleList(info, 4) : std::vector<double>{};
-  std::vector<double> stdev = normalize ? ArgDoubleList(info, 5) : std::vector<double>{};
-  bool batched = ArgBool(info, 6);
-  bool pinned = ArgBool(info, 7);
+  Napi::Object o = ArgOptions(info, 1);
+  int64_t height = OptionInt(o, "height"), width = OptionInt(o, "width");
+  if (!o.Get("flips").IsArray()) throw Napi::TypeError::New(env, "imagesToBatch: expected an array of flips");
+  Napi::Array flipArr = o.Get("flips").As<Napi::Array>();
+  bool normalize = o.Get("mean").IsArray();
+  std::vector<double> mean = normalize ? OptionDoubleList(o, "mean") : std::vector<double>{};
+  std::vector<double> stdev = normalize ? OptionDoubleList(o, "std") : std::vector<double>{};
+  bool batched = OptionBool(o, "batched");
+  bool pinned = OptionBool(o, "pinned");
   if (normalize && (mean.size() != 3 || stdev.size() != 3)) throw Napi::TypeError::New(env, "imagesToBatch: mean and std need 3 values");
   // The JS buffers stay referenced until the batch is built. The references belong to the
   // convert step, which is destroyed on the JS thread: the work step is destroyed on the worker

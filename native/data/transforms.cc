@@ -88,47 +88,72 @@ void Pass(const uint8_t* in, uint8_t* out, int outer, int outSize, int inStride,
   }
 }
 
-std::vector<uint8_t> Resample(const uint8_t* in, int width, int height, int outWidth, int outHeight) {
-  Taps tx = Coefficients(width, outWidth);
-  Taps ty = Coefficients(height, outHeight);
-  std::vector<uint8_t> out(static_cast<size_t>(outWidth) * outHeight * 3);
+// The output indices [start, start + length) of a pass: a crop of the resized image is made by
+// computing only its pixels, each from the same taps as in the whole image.
+Taps Slice(const Taps& t, int start, int length) {
+  Taps s;
+  s.ksize = t.ksize;
+  s.first.assign(t.first.begin() + start, t.first.begin() + start + length);
+  s.count.assign(t.count.begin() + start, t.count.begin() + start + length);
+  s.weights.assign(t.weights.begin() + static_cast<size_t>(start) * t.ksize, t.weights.begin() + static_cast<size_t>(start + length) * t.ksize);
+  return s;
+}
+
+struct Rect {
+  int left, top, width, height;
+};
+
+// Resizes width x height to outWidth x outHeight and returns the `crop` of the result.
+std::vector<uint8_t> Resample(const uint8_t* in, int width, int height, int outWidth, int outHeight, Rect crop) {
+  std::vector<uint8_t> out(static_cast<size_t>(crop.width) * crop.height * 3);
   bool horizontal = outWidth != width, vertical = outHeight != height;
-  if (!horizontal && !vertical) {
-    std::copy(in, in + out.size(), out.begin());
-    return out;
+  Taps tx = horizontal ? Slice(Coefficients(width, outWidth), crop.left, crop.width) : Taps();
+  Taps ty = vertical ? Slice(Coefficients(height, outHeight), crop.top, crop.height) : Taps();
+  // The horizontal pass only covers the rows the vertical pass reads, as Pillow does; an axis
+  // that keeps its size is only cropped.
+  int firstRow = vertical ? ty.first[0] : crop.top;
+  int lastRow = vertical ? ty.first[crop.height - 1] + ty.count[crop.height - 1] : crop.top + crop.height;
+  std::vector<uint8_t> mid(vertical ? static_cast<size_t>(crop.width) * (lastRow - firstRow) * 3 : 0);
+  uint8_t* rows = vertical ? mid.data() : out.data();  // the horizontal stage's output
+  const uint8_t* from = in + static_cast<size_t>(firstRow) * width * 3;
+  if (horizontal) {
+    Pass(from, rows, lastRow - firstRow, crop.width, width * 3, crop.width * 3, true, 0, tx);
+  } else {
+    for (int y = 0; y < lastRow - firstRow; y++) {
+      const uint8_t* src = from + static_cast<size_t>(y) * width * 3 + crop.left * 3;
+      std::copy(src, src + crop.width * 3, rows + static_cast<size_t>(y) * crop.width * 3);
+    }
   }
-  if (!vertical) {
-    Pass(in, out.data(), height, outWidth, width * 3, outWidth * 3, true, 0, tx);
-    return out;
-  }
-  if (!horizontal) {
-    Pass(in, out.data(), width, outHeight, width * 3, width * 3, false, 0, ty);
-    return out;
-  }
-  // The horizontal pass only covers the rows the vertical pass reads, as Pillow does.
-  int firstRow = ty.first[0];
-  int lastRow = ty.first[outHeight - 1] + ty.count[outHeight - 1];
-  std::vector<uint8_t> mid(static_cast<size_t>(outWidth) * (lastRow - firstRow) * 3);
-  Pass(in + static_cast<size_t>(firstRow) * width * 3, mid.data(), lastRow - firstRow, outWidth, width * 3, outWidth * 3, true, 0, tx);
-  Pass(mid.data(), out.data(), outWidth, outHeight, outWidth * 3, outWidth * 3, false, firstRow, ty);
+  if (vertical) Pass(mid.data(), out.data(), crop.width, crop.height, crop.width * 3, crop.width * 3, false, firstRow, ty);
   return out;
 }
 
-// resample(pixels: Uint8Array (HWC RGB), width, height, outWidth, outHeight): Promise<Buffer>
+// resample(pixels: Uint8Array (HWC RGB), {width, height, outWidth, outHeight, crop?: {left, top,
+// width, height}}): Promise<Buffer>, the resized image, or the crop of it when one is given.
 Napi::Value ResampleImage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t width = ArgInt(info, 1), height = ArgInt(info, 2), outWidth = ArgInt(info, 3), outHeight = ArgInt(info, 4);
+  Napi::Object o = ArgOptions(info, 1);
+  auto size = [&](const Napi::Object& from, const char* name) { return static_cast<int>(OptionInt(from, name)); };
+  int width = size(o, "width"), height = size(o, "height"), outWidth = size(o, "outWidth"), outHeight = size(o, "outHeight");
+  Rect crop{0, 0, outWidth, outHeight};
+  if (!o.Get("crop").IsUndefined()) {
+    Napi::Object c = OptionObject(o, "crop");
+    crop = {size(c, "left"), size(c, "top"), size(c, "width"), size(c, "height")};
+  }
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-      info[0].As<Napi::Uint8Array>().ByteLength() != static_cast<size_t>(width * height * 3) ||
+      info[0].As<Napi::Uint8Array>().ByteLength() != static_cast<size_t>(width) * height * 3 ||
       width < 1 || height < 1 || outWidth < 1 || outHeight < 1) {
     throw Napi::TypeError::New(env, "resample: expected a width*height*3 Uint8Array and positive sizes");
+  }
+  if (crop.left < 0 || crop.top < 0 || crop.width < 1 || crop.height < 1 || crop.left + crop.width > outWidth ||
+      crop.top + crop.height > outHeight) {
+    throw Napi::TypeError::New(env, "resample: the crop must lie inside the resized image");
   }
   auto source = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[0]));
   const uint8_t* pixels = info[0].As<Napi::Uint8Array>().Data();
   using Result = std::vector<uint8_t>;
   return RunAsync<Result>(
-      env, false,
-      [=]() { return Resample(pixels, static_cast<int>(width), static_cast<int>(height), static_cast<int>(outWidth), static_cast<int>(outHeight)); },
+      env, false, [=]() { return Resample(pixels, width, height, outWidth, outHeight, crop); },
       [source](Napi::Env env, Result& out) { return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()); });
 }
 

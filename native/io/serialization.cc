@@ -2,12 +2,11 @@
 // checkpoints, off the JS thread. The formats themselves (zip, pickle, safetensors) are parsed
 // in TS; here are only tensor <-> bytes copies and CRC-32.
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <array>
 #include <memory>
-#include <mutex>
 #include "../addon.h"
 #include "../errors.h"
+#include "../memory.h"
 #include "../tensor.h"
 #include "../worker.h"
 
@@ -48,11 +47,9 @@ Napi::Value TensorsFromBytes(const Napi::CallbackInfo& info) {
   std::vector<at::ScalarType> dtypes;
   for (uint32_t k = 0; k < names.Length(); k++) {
     std::string name = names.Get(k).As<Napi::String>().Utf8Value();
-    bool found = false;
-    for (auto type : {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16, at::kLong, at::kInt, at::kShort, at::kChar, at::kByte, at::kBool}) {
-      if (DtypeName(type) == name) { dtypes.push_back(type); found = true; }
-    }
-    if (!found) throw Napi::TypeError::New(info.Env(), "Unknown dtype " + name);
+    c10::optional<at::ScalarType> type = DtypeFromName(name);
+    if (!type) throw Napi::TypeError::New(info.Env(), "Unknown dtype " + name);
+    dtypes.push_back(*type);
   }
   if (dtypes.size() != views.size()) throw Napi::TypeError::New(info.Env(), "buffers and dtypes differ in length");
   using Result = std::vector<at::Tensor>;
@@ -149,24 +146,6 @@ Napi::Value Crc32Of(const Napi::CallbackInfo& info) {
         for (size_t i = 0; i < crcs.size(); i++) arr.Set(i, Napi::Number::New(env, crcs[i]));
         return arr;
       });
-}
-
-// getRngState() / setRngState(uint8 tensor): the default CPU generator, like torch.get_rng_state.
-Napi::Value GetRngState(const Napi::CallbackInfo& info) {
-  return Guarded(info.Env(), [&] {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    return TensorHandle::New(info.Env(), gen.get_state());
-  });
-}
-
-void SetRngState(const Napi::CallbackInfo& info) {
-  at::Tensor state = ArgTensor(info, 0);
-  Guarded(info.Env(), [&] {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(state);
-  });
 }
 
 // asStrided(storage, size, stride, offset): a view into a 1-D storage tensor (_rebuild_tensor_v2).
@@ -270,8 +249,6 @@ void RegisterSerialization(Napi::Env env, Napi::Object exports) {
   exports.Set("tensorsFromBytes", Napi::Function::New(env, TensorsFromBytes));
   exports.Set("tensorBytes", Napi::Function::New(env, TensorBytes));
   exports.Set("crc32", Napi::Function::New(env, Crc32Of));
-  exports.Set("getRngState", Napi::Function::New(env, GetRngState));
-  exports.Set("setRngState", Napi::Function::New(env, SetRngState));
   exports.Set("asStrided", Napi::Function::New(env, AsStrided));
   exports.Set("makeQuantized", Napi::Function::New(env, MakeQuantized));
   exports.Set("quantizedParams", Napi::Function::New(env, QuantizedParams));

@@ -19,12 +19,13 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   return ComputeTensor(info.Env(), ModeArg(info), [x, w, b]() { return at::linear(x, w, b); });
 }
 
-// conv2d(x, weight, bias | undefined, stride, padding, dilation, groups, mode)
+// conv2d(x, weight, bias | undefined, {stride, padding, dilation, groups}, mode)
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0), w = ArgTensor(info, 1);
   c10::optional<at::Tensor> b = ArgOptTensor(info, 2);
-  auto stride = ArgIntList(info, 3), padding = ArgIntList(info, 4), dilation = ArgIntList(info, 5);
-  int64_t groups = ArgInt(info, 6);
+  Napi::Object o = ArgOptions(info, 3);
+  auto stride = OptionIntList(o, "stride"), padding = OptionIntList(o, "padding"), dilation = OptionIntList(o, "dilation");
+  int64_t groups = OptionInt(o, "groups");
   return ComputeTensor(info.Env(), ModeArg(info), [=]() {
     return at::conv2d(x, w, b, stride, padding, dilation, groups);
   });
@@ -39,12 +40,13 @@ Napi::Value Relu(const Napi::CallbackInfo& info) {
   });
 }
 
-// maxPool2d(x, kernel, stride, padding, dilation, ceilMode, mode)
+// maxPool2d(x, {kernel, stride, padding, dilation, ceilMode}, mode)
 Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
-  auto kernel = ArgIntList(info, 1), stride = ArgIntList(info, 2), padding = ArgIntList(info, 3),
-       dilation = ArgIntList(info, 4);
-  bool ceilMode = ArgBool(info, 5);
+  Napi::Object o = ArgOptions(info, 1);
+  auto kernel = OptionIntList(o, "kernel"), stride = OptionIntList(o, "stride"), padding = OptionIntList(o, "padding"),
+       dilation = OptionIntList(o, "dilation");
+  bool ceilMode = OptionBool(o, "ceilMode");
   return ComputeTensor(info.Env(), ModeArg(info), [=]() {
     return at::max_pool2d(x, kernel, stride, padding, dilation, ceilMode);
   });
@@ -75,13 +77,14 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   });
 }
 
-// crossEntropy(input, target, weight | undefined, reduction, ignoreIndex, labelSmoothing, mode)
+// crossEntropy(input, target, weight | undefined, {reduction, ignoreIndex, labelSmoothing}, mode)
 Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   at::Tensor input = ArgTensor(info, 0), target = ArgTensor(info, 1);
   c10::optional<at::Tensor> weight = ArgOptTensor(info, 2);
-  std::string reduction = ArgString(info, 3);
-  int64_t ignoreIndex = ArgInt(info, 4);
-  double smoothing = ArgDouble(info, 5);
+  Napi::Object o = ArgOptions(info, 3);
+  std::string reduction = OptionString(o, "reduction");
+  int64_t ignoreIndex = OptionInt(o, "ignoreIndex");
+  double smoothing = OptionDouble(o, "labelSmoothing");
   int64_t mode = reduction == "none" ? at::Reduction::None
                  : reduction == "sum" ? at::Reduction::Sum
                                       : at::Reduction::Mean;

@@ -97,7 +97,6 @@ Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   ClipNormOptions c{OptionDouble(o, "maxNorm"), OptionDouble(o, "normType"), OptionBool(o, "errorIfNonfinite"),
                     OptionBool(o, "foreach")};
   return ComputeTensor(info.Env(), false, [params, c]() {
-    ZeroDeferredGrads();
     std::vector<at::Tensor> grads = DefinedGrads(params);
     if (grads.empty()) return at::zeros({}, at::kFloat);  // torch.tensor(0.0)
     at::Tensor total = TotalNorm(grads, c.normType, c.foreach);
@@ -129,7 +128,6 @@ Napi::Value ClipGradValue(const Napi::CallbackInfo& info) {
   double clipValue = ArgDouble(info, 1);
   bool foreach = ArgBool(info, 2);
   return ComputeVoid(info.Env(), false, [params, clipValue, foreach]() {
-    ZeroDeferredGrads();
     std::vector<at::Tensor> grads = DefinedGrads(params);
     if (grads.empty()) return;
     for (const auto& group : GroupByDeviceAndDtype(grads)) {

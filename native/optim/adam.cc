@@ -9,6 +9,7 @@
 #include <type_traits>
 #include "../autograd.h"
 #include "fused.h"
+#include "step.h"
 #include "../addon.h"
 #include "../tensor.h"
 #include "../worker.h"
@@ -181,31 +182,17 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   if (expAvgs.size() != n || expAvgSqs.size() != n || steps.size() != n || maxExpAvgSqs.size() != n) {
     throw Napi::TypeError::New(info.Env(), "adamStep: state lists differ in length from params");
   }
-  using Result = std::vector<at::Tensor>;
-  return RunAsync<Result>(
-      info.Env(), false,
-      [=]() mutable {
-        ZeroDeferredGrads();
-        Result created(3 * n);
-        auto ensure = [&](at::Tensor& state, size_t i, size_t slot) {
-          if (state.defined()) return;
-          state = at::zeros_like(params[i], at::MemoryFormat::Preserve);
-          created[3 * i + slot] = state;
-        };
-        for (size_t i = 0; i < n; i++) {
-          ensure(expAvgs[i], i, 0);
-          ensure(expAvgSqs[i], i, 1);
-          if (h.amsgrad) ensure(maxExpAvgSqs[i], i, 2);
-          at::Tensor* maxSq = h.amsgrad ? &maxExpAvgSqs[i] : nullptr;
-          if (fused && Fusable(params[i], params[i].grad(), expAvgs[i], expAvgSqs[i], maxSq)) {
-            FusedAdamUpdate(params[i], expAvgs[i], expAvgSqs[i], maxSq, steps[i], h);
-          } else {
-            AdamUpdate(params[i], expAvgs[i], expAvgSqs[i], maxSq, steps[i], h);
-          }
-        }
-        return created;
-      },
-      [](Napi::Env env, Result& created) { return TensorArray(env, created); }, Lane::Compute);
+  return RunOptimizerStep(info.Env(), params, 3, [=](size_t i, const EnsureState& ensure) mutable {
+    ensure(expAvgs[i], 0);
+    ensure(expAvgSqs[i], 1);
+    if (h.amsgrad) ensure(maxExpAvgSqs[i], 2);
+    at::Tensor* maxSq = h.amsgrad ? &maxExpAvgSqs[i] : nullptr;
+    if (fused && Fusable(params[i], params[i].grad(), expAvgs[i], expAvgSqs[i], maxSq)) {
+      FusedAdamUpdate(params[i], expAvgs[i], expAvgSqs[i], maxSq, steps[i], h);
+    } else {
+      AdamUpdate(params[i], expAvgs[i], expAvgSqs[i], maxSq, steps[i], h);
+    }
+  });
 }
 
 }  // namespace

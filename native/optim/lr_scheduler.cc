@@ -12,15 +12,16 @@ namespace {
 
 const double kPi = 3.141592653589793;  // math.pi
 
-// cosineAnnealing(form, epoch, tMax, etaMin, baseLr, lastLr): CosineAnnealingLR's formulas, with
+// cosineAnnealing(form, {epoch, tMax, etaMin, baseLr, lastLr}): CosineAnnealingLR's formulas, with
 // Python's operand order kept ((pi * e) / T and (e * pi) / T round differently).
 //   'recursive': get_lr() on an ordinary step;
 //   'resumed':   get_lr() on the constructor's step when last_epoch >= 0 was given;
 //   'closed':    _get_closed_form_lr(), used by step(epoch).
 Napi::Value CosineAnnealing(const Napi::CallbackInfo& info) {
   std::string form = ArgString(info, 0);
-  int64_t e = ArgInt(info, 1), T = ArgInt(info, 2);
-  double etaMin = ArgDouble(info, 3), base = ArgDouble(info, 4), lr = ArgDouble(info, 5);
+  Napi::Object o = ArgOptions(info, 1);
+  int64_t e = OptionInt(o, "epoch"), T = OptionInt(o, "tMax");
+  double etaMin = OptionDouble(o, "etaMin"), base = OptionDouble(o, "baseLr"), lr = OptionDouble(o, "lastLr");
   double de = static_cast<double>(e), dT = static_cast<double>(T);
   double next;
   if (form == "closed") {

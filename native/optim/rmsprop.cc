@@ -7,6 +7,7 @@
 #include <vector>
 #include "../autograd.h"
 #include "fused.h"
+#include "step.h"
 #include "../addon.h"
 #include "../tensor.h"
 #include "../worker.h"
@@ -159,32 +160,18 @@ Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
   if (squareAvgs.size() != n || gradAvgs.size() != n || buffers.size() != n) {
     throw Napi::TypeError::New(info.Env(), "rmspropStep: state lists differ in length from params");
   }
-  using Result = std::vector<at::Tensor>;
-  return RunAsync<Result>(
-      info.Env(), false,
-      [=]() mutable {
-        ZeroDeferredGrads();
-        Result created(3 * n);
-        auto ensure = [&](at::Tensor& t, size_t i, size_t slot) {
-          if (t.defined()) return;
-          t = at::zeros_like(params[i], at::MemoryFormat::Preserve);
-          created[3 * i + slot] = t;
-        };
-        for (size_t i = 0; i < n; i++) {
-          ensure(squareAvgs[i], i, 0);
-          if (h.centered) ensure(gradAvgs[i], i, 1);
-          if (h.momentum > 0) ensure(buffers[i], i, 2);
-          at::Tensor gradAvg = h.centered ? gradAvgs[i] : at::Tensor();
-          at::Tensor buf = h.momentum > 0 ? buffers[i] : at::Tensor();
-          if (fused && Fusable(params[i], {&squareAvgs[i], &gradAvg, &buf})) {
-            FusedRmspropUpdate(params[i], squareAvgs[i], gradAvg, buf, h);
-          } else {
-            RmspropUpdate(params[i], squareAvgs[i], gradAvg, buf, h);
-          }
-        }
-        return created;
-      },
-      [](Napi::Env env, Result& created) { return TensorArray(env, created); }, Lane::Compute);
+  return RunOptimizerStep(info.Env(), params, 3, [=](size_t i, const EnsureState& ensure) mutable {
+    ensure(squareAvgs[i], 0);
+    if (h.centered) ensure(gradAvgs[i], 1);
+    if (h.momentum > 0) ensure(buffers[i], 2);
+    at::Tensor gradAvg = h.centered ? gradAvgs[i] : at::Tensor();
+    at::Tensor buf = h.momentum > 0 ? buffers[i] : at::Tensor();
+    if (fused && Fusable(params[i], {&squareAvgs[i], &gradAvg, &buf})) {
+      FusedRmspropUpdate(params[i], squareAvgs[i], gradAvg, buf, h);
+    } else {
+      RmspropUpdate(params[i], squareAvgs[i], gradAvg, buf, h);
+    }
+  });
 }
 
 }  // namespace

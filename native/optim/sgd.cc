@@ -93,7 +93,6 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   return RunAsync<Result>(
       info.Env(), false,
       [=]() mutable {
-        ZeroDeferredGrads();
         Result created(params.size());
         for (size_t i = 0; i < params.size(); i++) {
           created[i] = fused && Fusable(params[i], buffers[i]) ? FusedSgdUpdate(params[i], buffers[i], h)

@@ -9,9 +9,8 @@ import { scope } from '../memory';
 import { Collated, Dataset, defaultCollate, isDataset } from './dataset';
 import { bool, int, invalid, oneOf, options } from '../arguments';
 import { ImageFolder, PreparedImage } from './image_folder';
-import { RawImage, Rng, TorchRng } from './transforms';
-import { native } from '../native';
-import { Generator } from '../random';
+import { RawImage } from './transforms';
+import { drawSeed, Generator, randperm, Rng, TorchRng } from '../random';
 import { Sampler } from './sampler';
 
 export interface DataLoaderOptions {
@@ -282,7 +281,7 @@ export class DataLoader<D extends AnyDataset = ImageFolder> implements AsyncIter
     const gen = this.generator;
     // The seed torch's DataLoader iterator draws (for workers): from its generator if it has one.
     if (gen) gen._int64();
-    else if (torch && startBatch === 0) native.torchDraw('int64');
+    else if (torch && startBatch === 0) drawSeed();
     let order: number[];
     if (this.sampler) {
       order = this.sampler.indices();
@@ -295,8 +294,8 @@ export class DataLoader<D extends AnyDataset = ImageFolder> implements AsyncIter
       order = permutation(count, this.seed, epoch);
     } else {
       // RandomSampler: a fresh generator seeded from the global one, then randperm.
-      this.epochSeed = startBatch > 0 ? opts.epochSeed! : native.torchDraw('int64');
-      order = native.randperm(count, this.epochSeed);
+      this.epochSeed = startBatch > 0 ? opts.epochSeed! : drawSeed();
+      order = randperm(count, this.epochSeed);
     }
     const n = order.length;
     const batches: number[][] = [];

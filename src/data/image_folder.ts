@@ -101,7 +101,8 @@ export async function prepareImage(file: string, transform: Compose, rng: Random
 export function imagesToTensor(images: PreparedImage[], transform: Compose, batched: boolean, pinned = false): Promise<Tensor> {
   const { width, height } = images[0];
   const n = transform.normalization;
-  return native.imagesToBatch(images.map((im) => im.data), height, width, images.map((im) => im.flipped), n?.mean ?? null, n?.std ?? null, batched, pinned)
+  const flips = images.map((im) => im.flipped);
+  return native.imagesToBatch(images.map((im) => im.data), { height, width, flips, mean: n?.mean ?? null, std: n?.std ?? null, batched, pinned })
     .then((h) => Tensor._wrap(h));
 }
 

@@ -1,4 +1,4 @@
-import { native } from '../native';
+import { randperm } from '../random';
 import { TorchError } from '../errors';
 import { bool, int, options } from '../arguments';
 import { getRank, getWorldSize, isInitialized } from '../distributed';
@@ -68,7 +68,7 @@ export class DistributedSampler implements Sampler {
 
   indices(): number[] {
     const n = this.datasetLength;
-    let all = this.shuffle ? native.randperm(n, this.seed + this.#epoch) : Array.from({ length: n }, (_, i) => i);
+    let all = this.shuffle ? randperm(n, this.seed + this.#epoch) : Array.from({ length: n }, (_, i) => i);
     if (!this.dropLast) {
       while (all.length > 0 && all.length < this.totalSize) all = all.concat(all.slice(0, this.totalSize - all.length));
     } else {

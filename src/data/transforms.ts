@@ -10,77 +10,9 @@ import { native } from '../native';
 sharp.concurrency(1); // parallelism comes from decoding several images at once
 sharp.cache(false);
 
-/** Per-sample random numbers (seeded from the loader's seed, epoch and sample index). */
-/** Where random transforms draw from. */
-export interface RandomSource {
-  /** Uniform in [0, 1). */
-  next(): number;
-  uniform(a: number, b: number): number;
-  /** exp of a uniform draw in [a, b), in float32 as torchvision's torch.exp computes it. */
-  expUniform(a: number, b: number): number;
-  /** An integer in [low, high). */
-  randint(low: number, high: number): number;
-}
-
-/**
- * torchbridge's own draws: a small generator seeded per (seed, epoch, sample), so every image's
- * draws are fixed whatever order or concurrency decodes them.
- */
-export class Rng implements RandomSource {
-  #state: number;
-
-  constructor(...seeds: number[]) {
-    let h = 0x9e3779b9;
-    for (const s of seeds) {
-      h = Math.imul(h ^ (s >>> 0), 0x85ebca6b) ^ Math.imul((s / 2 ** 32) >>> 0, 0xc2b2ae35);
-      h = Math.imul(h ^ (h >>> 13), 0x27d4eb2f) >>> 0;
-    }
-    this.#state = h >>> 0;
-  }
-
-  /** Uniform in [0, 1) (mulberry32). */
-  next(): number {
-    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  uniform(a: number, b: number): number {
-    return a + (b - a) * this.next();
-  }
-
-  expUniform(a: number, b: number): number {
-    return Math.fround(Math.exp(this.uniform(a, b)));
-  }
-
-  /** An integer in [low, high). */
-  randint(low: number, high: number): number {
-    return low + Math.floor(this.next() * (high - low));
-  }
-}
-
-/**
- * PyTorch's draws: each one from libtorch's global generator, made as torchvision makes it, so a
- * pipeline run in torchvision's order after the same torch.manual_seed draws the same values.
- */
-export class TorchRng implements RandomSource {
-  next(): number {
-    return native.torchDraw('rand');
-  }
-
-  uniform(a: number, b: number): number {
-    return native.torchDraw('uniform', a, b);
-  }
-
-  expUniform(a: number, b: number): number {
-    return native.torchDraw('expUniform', a, b);
-  }
-
-  randint(low: number, high: number): number {
-    return native.torchDraw('randint', low, high);
-  }
-}
+// Where random transforms draw from: src/random.ts (re-exported here, where users find them).
+export { RandomSource, Rng, TorchRng } from '../random';
+import type { RandomSource } from '../random';
 
 type PlanOp =
   | { kind: 'extract'; left: number; top: number; width: number; height: number }
@@ -312,6 +244,7 @@ export interface DecodeOptions {
   exifRotate?: boolean;
 }
 
+// A crop, a resize, a crop of its result (only after a resize) and a pad, each optional.
 type Segment = { pre?: PlanOp & { kind: 'extract' }; resize?: PlanOp & { kind: 'resize' }; post?: PlanOp & { kind: 'extract' }; pad?: PlanOp & { kind: 'pad' } };
 
 function segments(ops: PlanOp[]): Segment[] {
@@ -489,14 +422,16 @@ export async function render(source: string | RawImage, plan: ImagePlan, opts: D
     let p = open(input);
     if (seg.pre) p = p.extract({ left: seg.pre.left, top: seg.pre.top, width: seg.pre.width, height: seg.pre.height });
     if (seg.resize) {
-      // Decode and crop with sharp, resample natively with PIL's arithmetic, then go on.
+      // Decode and crop with sharp, then resample natively with PIL's arithmetic, computing only
+      // the pixels of the crop after it (Resize then CenterCrop): the image comes back once.
       const decoded = await run(toRgb(p));
-      const { width, height } = seg.resize;
-      input = { data: await native.resample(decoded.data, decoded.width, decoded.height, width, height), width, height };
-      if (!seg.post && !seg.pad) continue;
+      const { width: outWidth, height: outHeight } = seg.resize;
+      const crop = seg.post && { left: seg.post.left, top: seg.post.top, width: seg.post.width, height: seg.post.height };
+      const data = await native.resample(decoded.data, { width: decoded.width, height: decoded.height, outWidth, outHeight, crop });
+      input = { data, width: crop ? crop.width : outWidth, height: crop ? crop.height : outHeight };
+      if (!seg.pad) continue;
       p = open(input);
     }
-    if (seg.post) p = p.extract({ left: seg.post.left, top: seg.post.top, width: seg.post.width, height: seg.post.height });
     if (seg.pad) p = p.extend({ ...seg.pad, background: { r: 0, g: 0, b: 0 } });
     input = await run(toRgb(p));
   }

@@ -81,7 +81,7 @@ export async function initProcessGroup(opts: InitProcessGroupOptions = {}): Prom
   // under the agent's prefix, as PyTorch's env:// rendezvous does.
   const agentStore = initMethod === 'env://' && process.env.TORCHELASTIC_USE_AGENT_STORE === 'True';
   const prefix = agentStore ? `/worker/attempt_${process.env.TORCHELASTIC_RESTART_COUNT ?? '0'}` : '';
-  await run(where, () => native.initProcessGroup(addr, port, rank, worldSize, timeoutMs, !agentStore && rank === 0, prefix));
+  await run(where, () => native.initProcessGroup({ masterAddr: addr, masterPort: port, rank, worldSize, timeoutMs, isServer: !agentStore && rank === 0, storePrefix: prefix }));
   group = { rank, worldSize };
 }
 

@@ -43,7 +43,7 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor, opts: Conv2
   const dilation = intTuple(w, 'dilation', opts.dilation ?? 1, 2, 1);
   const groups = int(w, 'groups', opts.groups ?? 1, 1);
   const mode = execMode();
-  return op(w, inputs, ([x, wt, b]) => native.conv2d(x!, wt!, b, stride, padding, dilation, groups, mode));
+  return op(w, inputs, ([x, wt, b]) => native.conv2d(x!, wt!, b, { stride, padding, dilation, groups }, mode));
 }
 
 export function relu(input: Tensor, inplace = false): Promise<Tensor> {
@@ -71,7 +71,7 @@ export function maxPool2d(input: Tensor, kernelSize: number | [number, number], 
   const dilation = intTuple(w, 'dilation', opts.dilation ?? 1, 2, 1);
   const ceilMode = bool(w, 'ceilMode', opts.ceilMode ?? false);
   const mode = execMode();
-  return op(w, [x], ([h]) => native.maxPool2d(h!, kernel, stride, padding, dilation, ceilMode, mode));
+  return op(w, [x], ([h]) => native.maxPool2d(h!, { kernel, stride, padding, dilation, ceilMode }, mode));
 }
 
 export function adaptiveAvgPool2d(input: Tensor, outputSize: number | [number, number]): Promise<Tensor> {
@@ -123,5 +123,5 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   const ignoreIndex = int(w, 'ignoreIndex', opts.ignoreIndex ?? -100);
   const smoothing = finite(w, 'labelSmoothing', opts.labelSmoothing ?? 0, 0, 1);
   const mode = execMode();
-  return op(w, inputs, ([x, t, wt]) => native.crossEntropy(x!, t!, wt, reduction, ignoreIndex, smoothing, mode));
+  return op(w, inputs, ([x, t, wt]) => native.crossEntropy(x!, t!, wt, { reduction, ignoreIndex, labelSmoothing: smoothing }, mode));
 }

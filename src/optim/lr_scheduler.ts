@@ -209,11 +209,11 @@ export class CosineAnnealingLR extends LRScheduler {
     if (this.isInitial && isTorch2()) return this.currentLrs();
     const resumed = this.stepCount === 1 && this.lastEpoch > 0;
     return this.optimizer.paramGroups.map((g, i) =>
-      native.cosineAnnealing(resumed ? 'resumed' : 'recursive', this.lastEpoch, this.tMax, this.etaMin, this.baseLrs[i], g.lr));
+      native.cosineAnnealing(resumed ? 'resumed' : 'recursive', { epoch: this.lastEpoch, tMax: this.tMax, etaMin: this.etaMin, baseLr: this.baseLrs[i], lastLr: g.lr }));
   }
 
   protected closedFormLr(): number[] {
-    return this.baseLrs.map((base) => native.cosineAnnealing('closed', this.lastEpoch, this.tMax, this.etaMin, base, base));
+    return this.baseLrs.map((base) => native.cosineAnnealing('closed', { epoch: this.lastEpoch, tMax: this.tMax, etaMin: this.etaMin, baseLr: base, lastLr: base }));
   }
 
   protected ownState(): Record<string, unknown> {
