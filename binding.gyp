@@ -10,6 +10,7 @@
         "native/runtime.cc",
         "native/nn/functional.cc",
         "native/nn/utils.cc",
+        "native/nn/batchnorm.cc",
         "native/optim/adam.cc",
         "native/optim/sgd.cc",
         "native/optim/rmsprop.cc",

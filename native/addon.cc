@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterRuntime(env, exports);
   RegisterFunctional(env, exports);
   RegisterNnUtils(env, exports);
+  RegisterBatchNorm(env, exports);
   RegisterAdam(env, exports);
   RegisterSgd(env, exports);
   RegisterRmsprop(env, exports);

@@ -18,6 +18,7 @@ void RegisterAutograd(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterFunctional(Napi::Env env, Napi::Object exports);
 void RegisterNnUtils(Napi::Env env, Napi::Object exports);
+void RegisterBatchNorm(Napi::Env env, Napi::Object exports);
 void RegisterAdam(Napi::Env env, Napi::Object exports);
 void RegisterSgd(Napi::Env env, Napi::Object exports);
 void RegisterRmsprop(Napi::Env env, Napi::Object exports);
