@@ -168,8 +168,24 @@ test('.pretrained loads a torchvision-layout file by path, and a new head skips 
   assert.deepEqual(head.classifier.at(1).weight.shape, [3, 1280]);
   const got = digests(head);
   assert.equal(got['features.0.0.weight'], want['features.0.0.weight']);
+  // Checkpoints saved before PyTorch 0.4.1 have no num_batches_tracked: PyTorch loads them, leaving it 0.
+  const old = path.join(dir, 'old.pth');
+  const sd = source.stateDict();
+  for (const k of [...sd.keys()]) if (k.endsWith('num_batches_tracked')) { sd.get(k).dispose(); sd.delete(k); }
+  await io.save(sd, old);
+  const fromOld = await models.mobilenet_v2.pretrained({ weights: old });
+  assert.deepEqual(fromOld.stateDict().get('features.0.1.num_batches_tracked').item(), 0);
+  assert.equal(digests(fromOld)['features.0.0.weight'], want['features.0.0.weight']);
+  fromOld.dispose();
   await assert.rejects(models.resnet18.pretrained({ weights: file }), (e) => e instanceof TorchError && e.code === 'VALUE_ERROR' && /Missing key\(s\) in state_dict: "conv1.weight"/.test(e.message));
   await assert.rejects(models.resnet18.pretrained({ weights: path.join(dir, 'nope.pth') }), TorchError);
+  // Replacing ResNet's head, as `model.fc = nn.Linear(512, 2)`: the state_dict and forward follow.
+  const r18 = models.resnet18();
+  r18.fc = new nn.Linear(512, 2);
+  assert.deepEqual(r18.stateDict().get('fc.weight').shape, [2, 512]);
+  r18.eval();
+  assert.deepEqual((await r18.forward(zeros([1, 3, 32, 32]))).shape, [1, 2]);
+  r18.dispose();
   assert.throws(() => models.resnet50({ numClasses: 0 }), (e) => e.code === 'INVALID_ARGUMENT' && /numClasses/.test(e.message));
   for (const m of [source, same, head]) m.dispose();
   fs.rmSync(dir, { recursive: true, force: true });

@@ -90,6 +90,6 @@ export class MobileNetV2 extends Module {
 }
 
 /** MobileNetV2; DEFAULT weights: torchvision's IMAGENET1K_V2, its default since 0.13. */
-export const mobilenet_v2 = modelFactory({ name: 'mobilenet_v2', head: ['classifier.1.weight', 'classifier.1.bias'],
+export const mobilenet_v2 = modelFactory<MobileNetV2, MobileNetV2Options>({ name: 'mobilenet_v2', head: ['classifier.1.weight', 'classifier.1.bias'],
   weights: weightsFile('https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth') },
 (opts: MobileNetV2Options = {}) => new MobileNetV2(opts));

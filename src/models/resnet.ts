@@ -101,7 +101,7 @@ export class ResNet extends Module {
   readonly layer3: Sequential;
   readonly layer4: Sequential;
   readonly avgpool: AdaptiveAvgPool2d;
-  readonly fc: Linear;
+  #fc!: Module;
   #inPlanes = 64;
 
   constructor(block: Block, layers: [number, number, number, number], opts: ResNetOptions = {}, where = 'models.resnet') {
@@ -116,8 +116,17 @@ export class ResNet extends Module {
     this.layer3 = this.registerModule('layer3', this.makeLayer(block, 256, layers[2], 2));
     this.layer4 = this.registerModule('layer4', this.makeLayer(block, 512, layers[3], 2));
     this.avgpool = this.registerModule('avgpool', new AdaptiveAvgPool2d([1, 1]));
-    this.fc = this.registerModule('fc', new Linear(512 * block.expansion, numClasses));
+    this.fc = new Linear(512 * block.expansion, numClasses);
     torchvisionInit(this, { linear: false });
+  }
+
+  /** The classifier; assigning replaces it, as `model.fc = nn.Linear(512, 2)` does in PyTorch. */
+  get fc(): Module {
+    return this.#fc;
+  }
+
+  set fc(head: Module) {
+    this.#fc = this.registerModule('fc', head);
   }
 
   // torchvision's _make_layer: the downsample path is built before the first block.
@@ -146,13 +155,13 @@ export class ResNet extends Module {
 const head = ['fc.weight', 'fc.bias'];
 
 /** A randomly initialised ResNet-18; `.pretrained(...)` loads torchvision's IMAGENET1K_V1 weights or a file. */
-export const resnet18 = modelFactory({ name: 'resnet18', head, weights: weightsFile('https://download.pytorch.org/models/resnet18-f37072fd.pth') },
+export const resnet18 = modelFactory<ResNet, ResNetOptions>({ name: 'resnet18', head, weights: weightsFile('https://download.pytorch.org/models/resnet18-f37072fd.pth') },
   (opts: ResNetOptions = {}) => new ResNet(BasicBlock, [2, 2, 2, 2], opts, 'models.resnet18'));
 
 /** ResNet-34; DEFAULT weights: torchvision's IMAGENET1K_V1. */
-export const resnet34 = modelFactory({ name: 'resnet34', head, weights: weightsFile('https://download.pytorch.org/models/resnet34-b627a593.pth') },
+export const resnet34 = modelFactory<ResNet, ResNetOptions>({ name: 'resnet34', head, weights: weightsFile('https://download.pytorch.org/models/resnet34-b627a593.pth') },
   (opts: ResNetOptions = {}) => new ResNet(BasicBlock, [3, 4, 6, 3], opts, 'models.resnet34'));
 
 /** ResNet-50; DEFAULT weights: torchvision's IMAGENET1K_V2, its default since 0.13. */
-export const resnet50 = modelFactory({ name: 'resnet50', head, weights: weightsFile('https://download.pytorch.org/models/resnet50-11ad3fa6.pth') },
+export const resnet50 = modelFactory<ResNet, ResNetOptions>({ name: 'resnet50', head, weights: weightsFile('https://download.pytorch.org/models/resnet50-11ad3fa6.pth') },
   (opts: ResNetOptions = {}) => new ResNet(Bottleneck, [3, 4, 6, 3], opts, 'models.resnet50'));

@@ -67,9 +67,9 @@ export class VGG extends Module {
 const head = ['classifier.6.weight', 'classifier.6.bias'];
 
 /** VGG-11 with batch norm; DEFAULT weights: torchvision's IMAGENET1K_V1. */
-export const vgg11_bn = modelFactory({ name: 'vgg11_bn', head, weights: weightsFile('https://download.pytorch.org/models/vgg11_bn-6002323d.pth') },
+export const vgg11_bn = modelFactory<VGG, VGGOptions>({ name: 'vgg11_bn', head, weights: weightsFile('https://download.pytorch.org/models/vgg11_bn-6002323d.pth') },
   (opts: VGGOptions = {}) => new VGG(makeLayers(CFG_A, true), opts, 'models.vgg11_bn'));
 
 /** VGG-16; DEFAULT weights: torchvision's IMAGENET1K_V1. */
-export const vgg16 = modelFactory({ name: 'vgg16', head, weights: weightsFile('https://download.pytorch.org/models/vgg16-397923af.pth') },
+export const vgg16 = modelFactory<VGG, VGGOptions>({ name: 'vgg16', head, weights: weightsFile('https://download.pytorch.org/models/vgg16-397923af.pth') },
   (opts: VGGOptions = {}) => new VGG(makeLayers(CFG_D, false), opts, 'models.vgg16'));
