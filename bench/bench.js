@@ -19,6 +19,7 @@ const argv = yargs(process.argv.slice(2))
   .option('threads', { type: 'number', default: getNumThreads(), describe: 'Intra-op threads on both sides' })
   .option('steps', { type: 'number', default: 20, describe: 'Timed steps per figure (batched figures use a quarter)' })
   .option('quick', { type: 'boolean', default: false, describe: 'One step, tiny inputs and 4 images: checks that the bench runs' })
+  .option('profile', { type: 'boolean', default: false, describe: "Also time the seed step's phases (forward, backward, Adam) apart on both sides" })
   .option('main-only', { type: 'boolean', default: false, describe: "Compare the main build only, not also the 1.13 lane's" })
   .option('out', { type: 'string', default: path.join(__dirname, 'results.json') })
   .strict()
@@ -94,7 +95,20 @@ function compare(pair) {
     f.torchbridge = round(f.torchbridge, 4);
     if (f.pytorch !== null) f.pytorch = round(f.pytorch, 4);
   }
-  return { libtorch: pair.name, pytorch: query(pair.python, 'import torch; print(torch.__version__)'), fusedAdam: pair.fused, figures };
+  const comparison = { libtorch: pair.name, pytorch: query(pair.python, 'import torch; print(torch.__version__)'), fusedAdam: pair.fused, figures };
+  if (argv.profile) comparison.seedStepProfile = profile(pair);
+  return comparison;
+}
+
+// Where the seed step's time goes: each phase's median on each side, with each side's Adam variants.
+function profile(pair) {
+  const rows = [
+    ['torchbridge fused: true', side('torchbridge', 'seedStepParts', runs.seedStep, pair)],
+    ['torchbridge --exact', side('torchbridge', 'seedStepParts', { ...runs.seedStep, exact: true }, pair)],
+    ['PyTorch default Adam', side('pytorch', 'seedStepParts', runs.seedStep, pair)],
+  ];
+  if (pair.fused) rows.push(['PyTorch fused=True', side('pytorch', 'seedStepParts', { ...runs.seedStep, fused: true }, pair)]);
+  return rows.map(([who, parts]) => ({ who, ...Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, round(v, 3)])) }));
 }
 
 if (pairs.length === 0) throw new Error('bench: no Python PyTorch of the linked libtorch\'s version (run npm run setup)');
@@ -115,5 +129,9 @@ for (const c of comparisons) {
   console.log('| figure | torchbridge | PyTorch | ratio | target |');
   console.log('|---|---|---|---|---|');
   for (const f of c.figures) console.log(`| ${f.figure} | ${f.torchbridge} | ${f.pytorch ?? '-'} | ${f.ratio ?? '-'} | ${f.target} |`);
+  if (c.seedStepProfile) {
+    console.log('\nThe seed step by phase, median s:\n\n| side | forward + loss | backward | optimizer step |\n|---|---|---|---|');
+    for (const r of c.seedStepProfile) console.log(`| ${r.who} | ${r.forward} | ${r.backward} | ${r.step} |`);
+  }
 }
 console.log(`\nRatios: time and memory are torchbridge / PyTorch, training and evaluation rates PyTorch / torchbridge (lower is better), the data pipeline torchbridge / PyTorch (higher is better). Written to ${argv.out}`);

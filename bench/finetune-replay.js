@@ -17,7 +17,7 @@ const { ImagePlan, Rng, probe } = require('../dist/data/transforms');
   const seed = Number(seedArg);
   const epochs = Number(epochsArg);
   const t = data.transforms;
-  // The finetune recipe's train pipeline (src/training/trainer.ts); normalisation draws nothing.
+  // The finetune recipe's train pipeline (src/training/recipe.ts, trainTransform); normalisation draws nothing.
   const randomSteps = [t.randomResizedCrop(224), t.randomHorizontalFlip()];
   const ds = await data.ImageFolder.create(path.join(root, 'train'));
   const sizes = await Promise.all(ds.samples.map(([file]) => probe(file)));

@@ -1,7 +1,7 @@
 'use strict';
 // torchbridge's side of bench/bench.js: one figure per process, the same work as
 // bench/python/bench_side.py. Usage: node bench/torchbridge-side.js FIGURE JSON_ARGS.
-const { nn, optim, amp, autocast, cuda, data, noGrad, setNumThreads, manualSeed, rand, tensor, training } = require('..');
+const { nn, optim, amp, cuda, data, noGrad, setNumThreads, manualSeed, rand, tensor, training } = require('..');
 
 const [figure, json] = process.argv.slice(2);
 const args = JSON.parse(json);
@@ -19,23 +19,11 @@ const ampMode = args.amp ?? 'off';
 const onCuda = device.startsWith('cuda');
 const sync = () => (onCuda ? cuda.synchronize() : Promise.resolve());
 const scaler = ampMode === 'fp16' ? new amp.GradScaler() : null;
-const withAmp = (fn) => (ampMode === 'off' ? fn() : autocast({ deviceType: onCuda ? 'cuda' : 'cpu', dtype: ampMode === 'fp16' ? 'float16' : 'bfloat16' }, fn));
+const withAmp = (fn) => training.withAmp(ampMode, device, fn);
 
-async function trainStep(model, opt, crit, x, y) {
-  const { out, loss } = await withAmp(async () => {
-    const o = await model.forward(x);
-    return { out: o, loss: await crit.forward(o, y) };
-  });
-  if (scaler) {
-    const scaled = scaler.scale(loss);
-    await scaled.backward();
-    scaled.dispose();
-    await scaler.step(opt);
-    await scaler.update();
-  } else {
-    await loss.backward();
-    await opt.step();
-  }
+// The recipe's step (training.trainStep), its output and loss freed at once.
+async function trainStep(model, optimizer, criterion, input, target) {
+  const { out, loss } = await training.trainStep({ model, optimizer, criterion, scaler, amp: ampMode, device }, input, target);
   out.dispose();
   loss.dispose();
 }
@@ -56,6 +44,30 @@ const figures = {
       if (i >= args.warmup) times.push(now() - start);
     }
     return { seconds: median(times) };
+  },
+
+  // The seed step's phases timed apart (forward + loss, backward, optimizer step), medians.
+  async seedStepParts() {
+    const model = alexnet('append');
+    const opt = new optim.Adam(model.parameters(), { lr: 1e-8, fused: !args.exact });
+    const crit = new nn.CrossEntropyLoss();
+    const x = rand([1, 3, args.height, args.width]);
+    const y = tensor([1], { dtype: 'int64' });
+    const parts = { forward: [], backward: [], step: [] };
+    for (let i = 0; i < args.warmup + args.steps; i++) {
+      const t0 = now();
+      const out = await model.forward(x);
+      const loss = await crit.forward(out, y);
+      const t1 = now();
+      await loss.backward();
+      const t2 = now();
+      await opt.step();
+      const t3 = now();
+      out.dispose();
+      loss.dispose();
+      if (i >= args.warmup) [t1 - t0, t2 - t1, t3 - t2].forEach((s, k) => Object.values(parts)[k].push(s));
+    }
+    return Object.fromEntries(Object.entries(parts).map(([name, times]) => [name, median(times)]));
   },
 
   async batchedTraining() {
@@ -123,11 +135,9 @@ const figures = {
     model.train();
     opt.zeroGrad();
     for await (const { input, target } of loader) {
-      const out = await model.forward(input);
-      const loss = await crit.forward(out, target);
-      await loss.backward();
-      await opt.step();
-      [out, loss, input, target].forEach((t) => t.dispose());
+      await trainStep(model, opt, crit, input, target);
+      input.dispose();
+      target.dispose();
     }
     sched.step();
     const seconds = now() - start;

@@ -1,5 +1,5 @@
-// The native side of src/distributed.ts: one default process group on c10d (TCPStore rendezvous,
-// ProcessGroupGloo), its collectives run and awaited off the JS thread.
+// The native side of src/distributed/index.ts: one default process group on c10d (TCPStore
+// rendezvous, ProcessGroupGloo), its collectives run and awaited off the JS thread.
 #include <ATen/ATen.h>
 #include <signal.h>
 #include <unistd.h>

@@ -20,7 +20,7 @@ esac
 # suite's 1.13 lane) and the gloo headers c10d's Gloo backend is declared with; libopenblas0-openmp:
 # fast BLAS for 1.13's Linear; python3-torch/-torchvision: the 1.13 parity reference and the
 # torchvision + PIL reference for images; python3-venv: the .venv for pip's PyTorch.
-packages=(libtorch-dev libopenblas0-openmp libgloo-dev python3-torch python3-torchvision python3-venv python3-pip cmake g++ make)
+packages=(libtorch-dev libopenblas0-openmp libgloo-dev python3-torch python3-torchvision python3-venv python3-pip cmake g++ make clang-format)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

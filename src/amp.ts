@@ -1,6 +1,7 @@
 // Mixed precision, like torch.autocast and torch.cuda.amp.GradScaler. The native side is
-// native/amp.cc; the autocast switches travel with every op (src/autograd.ts).
-import { AutocastCode, autocastState, withContext } from './autograd';
+// native/amp.cc; the autocast switches travel with every op in the execution context
+// (src/autograd.ts), and are set and read here.
+import { currentContext, withContext } from './autograd';
 import { TorchError } from './errors';
 import { native } from './native';
 import { cuda, Device } from './runtime';
@@ -9,6 +10,15 @@ import { Optimizer } from './optim/optimizer';
 import { bool, finite, int, invalid, oneOf, options } from './arguments';
 
 export type AutocastDtype = 'bfloat16' | 'float16';
+
+/** @internal Autocast's lower-precision dtype on one device type, as native/autograd.cc decodes it; 0 = off. */
+export const enum AutocastCode { Off = 0, BFloat16 = 1, Float16 = 2 }
+
+/** @internal The autocast settings in force here. */
+export function autocastState(): { cpu: AutocastCode; cuda: AutocastCode } {
+  const c = currentContext();
+  return { cpu: c.autocastCpu, cuda: c.autocastCuda };
+}
 
 export interface AutocastOptions {
   /** Which device's ops autocast: 'cuda' when CUDA is available, else 'cpu'. */

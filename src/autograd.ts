@@ -1,19 +1,18 @@
 // Grad mode and autocast are thread-local in libtorch, but our work runs on worker threads. So
 // they live in JS (following async calls, like a context variable) and travel with every native
-// call as one integer, the execution mode (decoded in native/autograd.cc).
+// call as one integer, the execution mode (decoded in native/autograd.cc). Grad mode is this
+// file's; autocast's switches are set and read in amp.ts.
 import { AsyncLocalStorage } from 'async_hooks';
 import { invalid } from './arguments';
 
-/** Autocast's lower-precision dtype on one device type; 0 = off. */
-export const enum AutocastCode { Off = 0, BFloat16 = 1, Float16 = 2 }
-
+/** What travels with each native call. Autocast's fields are amp.ts's AutocastCode (0 = off). */
 interface ExecContext {
   grad: boolean;
-  autocastCpu: AutocastCode;
-  autocastCuda: AutocastCode;
+  autocastCpu: number;
+  autocastCuda: number;
 }
 
-const DEFAULT_CONTEXT: ExecContext = { grad: true, autocastCpu: AutocastCode.Off, autocastCuda: AutocastCode.Off };
+const DEFAULT_CONTEXT: ExecContext = { grad: true, autocastCpu: 0, autocastCuda: 0 };
 const context = new AsyncLocalStorage<ExecContext>();
 
 function current(): ExecContext {
@@ -25,10 +24,9 @@ export function withContext<T>(change: Partial<ExecContext>, fn: () => T): T {
   return context.run({ ...current(), ...change }, fn);
 }
 
-/** @internal The autocast settings in force here. */
-export function autocastState(): { cpu: AutocastCode; cuda: AutocastCode } {
-  const c = current();
-  return { cpu: c.autocastCpu, cuda: c.autocastCuda };
+/** @internal The context in force here (amp.ts reads its autocast settings). */
+export function currentContext(): Readonly<ExecContext> {
+  return current();
 }
 
 /** @internal The execution mode native ops take as their last argument. */

@@ -118,35 +118,54 @@ test('a CUDA libtorch is linked with --no-as-needed so torch_cuda really loads',
   assert.match(cmake, /-Wl,--no-as-needed \$\{TORCH_FIRST_LIB\} -Wl,--as-needed/);
 });
 
-// The path `npm install torchbridge` takes in a user's project, against the same libtorch as the
-// main build (pip's wheel, with Debian's libtorch also installed). The 1.13 lane builds with
-// node-gyp too (scripts/build-lane.sh).
-test('binding.gyp builds the same addon with node-gyp against the configured libtorch, which loads only it and computes', { timeout: 20 * 60 * 1000 }, (t) => {
-  const dir = path.join(tmpDir('gyp'), 'pkg');
+// The path a user takes: `npm pack`, then `npm install ./torchbridge-*.tgz` in a fresh project,
+// which builds the addon with npm's node-gyp against the configured libtorch (pip's wheel, with
+// Debian's libtorch also installed). The 1.13 lane builds with node-gyp too (scripts/build-lane.sh).
+function packInto(t, name) {
+  const dir = tmpDir(name);
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  for (const entry of ['binding.gyp', 'native', 'scripts', 'package.json']) {
-    fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-  }
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  const nodeGyp = path.join(ROOT, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-  const args = [nodeGyp, 'rebuild', `--jobs=${os.cpus().length}`];
-  // Build against this Node's own headers when they are installed (no download needed).
-  const nodedir = process.env.npm_config_nodedir || (fs.existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
-  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  fs.mkdirSync(path.join(dir, 'app'), { recursive: true });
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  const tarball = path.join(dir, packed[0].filename);
+  fs.writeFileSync(path.join(dir, 'app', 'package.json'), JSON.stringify({ name: 'fresh-app', version: '1.0.0', private: true }));
+  const install = (env) => {
+    // Node's own headers when they are installed, so node-gyp needs no download.
+    const nodedir = process.env.npm_config_nodedir || (fs.existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
+    const childEnv = { ...process.env, ...env, npm_config_nodedir: nodedir };
+    for (const key of Object.keys(childEnv)) if (childEnv[key] === undefined || /^npm_(lifecycle|package)_/.test(key)) delete childEnv[key];
+    return spawnSync(npm, ['install', '--foreground-scripts', '--prefer-offline', '--no-audit', '--no-fund', tarball],
+      { cwd: path.join(dir, 'app'), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: childEnv });
+  };
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return { app: path.join(dir, 'app'), install };
+}
+
+test('npm pack, then npm install of the tarball in a fresh project builds against the configured libtorch; the bins work', { timeout: 20 * 60 * 1000 }, (t) => {
+  const { app, install } = packInto(t, 'pack');
   const started = Date.now();
-  const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LIBTORCH: configured.prefix } });
-  assert.equal(r.status, 0, `node-gyp failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
-  t.diagnostic(`node-gyp build took ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  const built = path.join(dir, 'build', 'Release', 'torchbridge.node');
-  assert.deepEqual(check(built, configured.libDir).problems, []);
-  const { loadAddon } = require('../dist/native');
-  const addon = loadAddon(dir);
-  const a = addon.fromData(new Float32Array([1, 2, 3, 4]), [2, 2], 'float32', 'cpu');
-  const out = new Float32Array(addon.toBuffer(addon.binary('mul', a, 3, 0)));
-  assert.deepEqual(Array.from(out), [3, 6, 9, 12]);
-  assert.equal(addon.buildInfo().torchVersion, configured.version);
-  fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  const r = install({ LIBTORCH: configured.prefix });
+  assert.equal(r.status, 0, `npm install failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+  t.diagnostic(`npm install with the node-gyp build took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  assert.match(r.stdout + r.stderr, new RegExp(`torchbridge: building the native addon against libtorch ${configured.version.replace(/\./g, '\\.')} at ${configured.prefix.replace(/[.+]/g, '\\$&')} \\(found via LIBTORCH\\)`));
+  const installed = path.join(app, 'node_modules', 'torchbridge');
+  assert.deepEqual(check(path.join(installed, 'build', 'Release', 'torchbridge.node'), configured.libDir).problems, []);
+  const run = (args) => execFileSync(args[0], args.slice(1), { cwd: app, encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: '/usr/lib/x86_64-linux-gnu' } });
+  const computed = JSON.parse(run([process.execPath, '-e',
+    "const tb = require('torchbridge'); console.log(JSON.stringify({ v: tb.buildInfo().torchVersion, x: Array.from(tb.tensor([1, 2, 3, 4]).mul(3).toArray()) }))"]));
+  assert.deepEqual(computed, { v: configured.version, x: [3, 6, 9, 12] });
+  const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+  for (const bin of Object.keys(require('../package.json').bin)) assert.match(run([npx, '--no-install', bin, '--help']), new RegExp(`^${bin} `, 'm'), bin);
+});
+
+test('npm install of the tarball with no libtorch fails with one short message listing the remedies', { timeout: 5 * 60 * 1000 }, (t) => {
+  const { install } = packInto(t, 'pack-none');
+  const r = install({ LIBTORCH: '/nonexistent/libtorch' });
+  assert.notEqual(r.status, 0);
+  const ours = r.stderr.slice(r.stderr.indexOf('torchbridge: no libtorch found'));
+  assert.match(ours, /^torchbridge: no libtorch found\. Looked in:\n  - LIBTORCH: \/nonexistent\/libtorch \(missing\)\nRemedies/);
+  assert.match(ours, /Then run: npm rebuild torchbridge/);
+  assert.doesNotMatch(r.stdout + r.stderr, /gyp (info|ERR!)/);
 });
 
 test('a missing build fails to load with the cause and the remedies', () => {

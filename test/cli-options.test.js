@@ -9,7 +9,7 @@ const { tmpDir } = require('./helpers/reference');
 
 const fs = require('fs');
 
-const DIST = path.join(__dirname, '..', 'dist');
+const BIN = path.join(__dirname, '..', 'dist', 'bin');
 const HOOK = path.join(__dirname, 'helpers', 'record-dlopen.js');
 let cwd;
 test.before(() => { cwd = tmpDir('cli-options'); });
@@ -17,7 +17,7 @@ test.after(() => fs.rmSync(cwd, { recursive: true, force: true }));
 
 function run(script, args) {
   const started = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, ['-r', HOOK, path.join(DIST, script), ...args], { cwd, encoding: 'utf8', timeout: 120000 });
+  const r = spawnSync(process.execPath, ['-r', HOOK, path.join(BIN, script), ...args], { cwd, encoding: 'utf8', timeout: 120000 });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const m = /\ndlopen: (.*)\n$/.exec(r.stderr);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.slice(0, m ? m.index : undefined), loaded: m ? JSON.parse(m[1]) : null, ms };

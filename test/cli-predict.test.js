@@ -9,7 +9,7 @@ const { spawnSync } = require('child_process');
 const { io, models, cuda, training } = require('torchbridge');
 const { tmpDir, VISION_PYTHON } = require('./helpers/reference');
 
-const DIST = path.join(__dirname, '..', 'dist');
+const BIN = path.join(__dirname, '..', 'dist', 'bin');
 let dir;
 let synthetic;
 let twoClass;
@@ -33,7 +33,7 @@ test.before(async () => {
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function run(script, args) {
-  const r = spawnSync(process.execPath, [path.join(DIST, script), ...args], { cwd: dir, encoding: 'utf8', timeout: 300000 });
+  const r = spawnSync(process.execPath, [path.join(BIN, script), ...args], { cwd: dir, encoding: 'utf8', timeout: 300000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -63,7 +63,7 @@ test('a 1000-class ImageNet checkpoint predicts ImageNet class names (torchvisio
   assert.equal(r.status, 0, r.stderr);
   const { top } = JSON.parse(r.stdout);
   assert.equal(top.length, 3);
-  const { IMAGENET_CLASSES } = require(path.join(DIST, 'training', 'imagenet-classes'));
+  const { IMAGENET_CLASSES } = require(path.join(__dirname, '..', 'dist', 'training', 'imagenet-classes'));
   assert.equal(IMAGENET_CLASSES.length, 1000);
   for (const t of top) assert.ok(IMAGENET_CLASSES.includes(t.class) && !/^\d+$/.test(t.class), t.class);
   if (fs.existsSync(VISION_PYTHON)) {

@@ -64,3 +64,14 @@ test('the README shows the bin names beside node dist/*.js', () => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   for (const bin of Object.keys(pkg.bin)) assert.match(readme, new RegExp(`npx ${bin} `), bin);
 });
+
+test('every bin is packed and starts with a shebang; node dist/train.js (the README\'s) runs the training CLI', () => {
+  const files = packedFiles();
+  for (const [bin, file] of Object.entries(pkg.bin)) {
+    assert.ok(files.has(file), `${bin}: ${file} is packed`);
+    assert.match(fs.readFileSync(path.join(ROOT, file), 'utf8'), /^#!\/usr\/bin\/env node\n/, `${bin}: ${file}`);
+  }
+  assert.ok(files.has('dist/train.js'));
+  const help = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'train.js'), '--help'], { encoding: 'utf8' });
+  assert.match(help, /^torchbridge-train \[options\]/);
+});

@@ -9,7 +9,7 @@ const { spawn, spawnSync } = require('child_process');
 const { io, training, scope, Tensor } = require('torchbridge');
 const { havePyTorch, haveVision, pyTorchHasVision, PYTHON, VISION_PYTHON, tmpDir, NO_PYTORCH } = require('./helpers/reference');
 
-const DIST = path.join(__dirname, '..', 'dist');
+const BIN = path.join(__dirname, '..', 'dist', 'bin');
 let dir;
 let env;
 test.before(() => {
@@ -26,7 +26,7 @@ async function syntheticData() {
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function run(script, args, opts = {}) {
-  const r = spawnSync(process.execPath, [path.join(DIST, script), ...args], { cwd: opts.cwd ?? dir, env, encoding: 'utf8', timeout: 600000 });
+  const r = spawnSync(process.execPath, [path.join(BIN, script), ...args], { cwd: opts.cwd ?? dir, env, encoding: 'utf8', timeout: 600000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -168,7 +168,7 @@ test('Ctrl-C and SIGTERM write a resumable checkpoint; resuming is bitwise the u
   assert.equal(full.status, 0, full.stderr);
 
   const interrupt = (extra, signal, atStep) => new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(DIST, 'train.js'), ...args(path.join(dir, 'cut')), ...extra], { cwd: dir, env });
+    const child = spawn(process.execPath, [path.join(BIN, 'train.js'), ...args(path.join(dir, 'cut')), ...extra], { cwd: dir, env });
     let buffer = '';
     let sent = false;
     child.stdout.on('data', (chunk) => {

@@ -63,6 +63,27 @@ def train_step(model, opt, crit, x, y):
         opt.step()
 
 
+def seed_step_parts():
+    """The seed step's phases timed apart (forward + loss, backward, optimizer step), medians."""
+    model = alexnet("append").to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-8, **adam_options())
+    crit = torch.nn.CrossEntropyLoss()
+    x, y = torch.rand(1, 3, args["height"], args["width"]).to(device), torch.tensor([1], device=device)
+    parts = {"forward": [], "backward": [], "step": []}
+    for i in range(args["warmup"] + args["steps"]):
+        t0 = time.perf_counter()
+        loss = crit(model(x), y)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        t3 = time.perf_counter()
+        if i >= args["warmup"]:
+            for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
+                parts[name].append(seconds)
+    return {name: statistics.median(times) for name, times in parts.items()}
+
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -1,3 +1,6 @@
-export { train, evaluate, buildModel, loadTrainedModel, evalTransform, stateDictWithMeta, ModelMeta, StepEvent, EpochEvent, TrainEvents, TrainOptions, TrainResult, BestEpoch, Evaluation, EvaluateOptions } from './trainer';
+export { train, TrainOptions } from './trainer';
+export { buildModel, evalTransform, stateDictWithMeta, trainStep, withAmp, ModelMeta, StepEvent, EpochEvent, TrainEvents, TrainResult, BestEpoch, TrainStepParts } from './recipe';
+export { evaluate, Evaluation, EvaluateOptions } from './evaluate';
+export { loadTrainedModel } from './weights';
 export { TrainConfig, Recipe, Head, RECIPES, resolveConfig } from './config';
 export { ensureSyntheticDataset, syntheticRoot } from './synthetic';

@@ -34,6 +34,7 @@ export class ProgressBar {
     const rate = done / Math.max(elapsed, 1e-3);
     const eta = rate > 0 ? (this.total - done) / rate : 0;
     this.stream.write(`\r${this.line(done, elapsed, rate, eta, postfix)}\x1b[K`);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the module-level `drawn` is the bar other output clears
     drawn = this;
   }
 

@@ -1,10 +1,10 @@
 // torch.distributed on c10d: one default process group (TCPStore rendezvous, Gloo), its
 // collectives off the JS thread. Workers start like PyTorch's: under torchrun, Slurm or any
 // launcher that sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT.
-import { native } from './native';
-import { gradsOf, Tensor, track } from './tensor';
-import { TorchError } from './errors';
-import { int, invalid, oneOf } from './arguments';
+import { native } from '../native';
+import { gradsOf, Tensor, track } from '../tensor';
+import { TorchError } from '../errors';
+import { int, invalid, oneOf } from '../arguments';
 
 export interface InitProcessGroupOptions {
   /** 'gloo' (CPU). 'nccl' needs a CUDA build with NCCL. */

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// node dist/validate.js --weights W --data DIR: the seed's validation, done properly. Options are
-// parsed before libtorch loads, so --help and option errors answer at once.
+// torchbridge-validate (node dist/bin/validate.js) --weights W --data DIR: the seed's validation,
+// done properly: accuracy, loss, per-class accuracy and the confusion matrix of a trained model.
+// Options are parsed before libtorch loads, so --help and option errors answer at once.
 import * as fs from 'fs';
 import * as path from 'path';
 import yargs from 'yargs';
-import { TorchError } from './errors';
+import { TorchError } from '../errors';
 import { deviceOption, fail, numberOption, optionError, PARSER_CONFIGURATION, print, printWarnings } from './cli';
 
 async function main(): Promise<void> {
@@ -24,10 +25,10 @@ async function main(): Promise<void> {
     .parse();
   printWarnings('validate');
   // Required here, not imported above: these load libtorch.
-  const { DataLoader, ImageFolder } = require('./data') as typeof import('./data');
-  const { checkDevice, cuda, setNumThreads } = require('./runtime') as typeof import('./runtime');
-  const { evaluate, evalTransform, loadTrainedModel } = require('./training/trainer') as typeof import('./training/trainer');
-  const { ProgressBar } = require('./training/progress') as typeof import('./training/progress');
+  const { DataLoader, ImageFolder } = require('../data') as typeof import('../data');
+  const { checkDevice, cuda, setNumThreads } = require('../runtime') as typeof import('../runtime');
+  const { evaluate, evalTransform, loadTrainedModel } = require('../training') as typeof import('../training');
+  const { ProgressBar } = require('../training/progress') as typeof import('../training/progress');
 
   const device = argv.device === undefined || argv.device === 'auto' ? (cuda.isAvailable() ? 'cuda' : 'cpu') : checkDevice('validate', '--device', argv.device);
   if (argv.threads !== undefined && argv.threads > 0) setNumThreads(argv.threads);

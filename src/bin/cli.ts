@@ -2,8 +2,8 @@
 // and a non-zero exit, never a stack trace. Nothing here loads libtorch, so --help and option
 // errors answer at once.
 import * as path from 'path';
-import { TorchError } from './errors';
-import { clearProgressLine } from './training/progress';
+import { TorchError } from '../errors';
+import { clearProgressLine } from '../training/progress';
 
 export function fail(program: string, err: unknown): never {
   clearProgressLine();

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// node dist/predict.js --weights W IMAGE|DIR...: top-k classes with probabilities per image, using
-// the preprocessing the checkpoint was trained with. An unreadable image is reported and the others
-// are still predicted; the exit code says whether any failed. Options are parsed before libtorch
-// loads, so --help and option errors answer at once.
+// torchbridge-predict (node dist/bin/predict.js) --weights W IMAGE|DIR...: top-k classes with
+// probabilities per image, using the preprocessing the checkpoint was trained with. An unreadable
+// image is reported and the others are still predicted; the exit code says whether any failed.
+// Options are parsed before libtorch loads, so --help and option errors answer at once.
 import * as fs from 'fs';
 import * as path from 'path';
 import yargs from 'yargs';
@@ -45,12 +45,12 @@ async function main(): Promise<void> {
     .parse();
   printWarnings('predict');
   // Required here, not imported above: these load libtorch.
-  const { IMG_EXTENSIONS, imagesToTensor, prepareImage } = require('./data') as typeof import('./data');
-  const { Rng } = require('./data/transforms') as typeof import('./data/transforms');
-  const { noGrad } = require('./autograd') as typeof import('./autograd');
-  const { softmax } = require('./nn/functional') as typeof import('./nn/functional');
-  const { setNumThreads } = require('./runtime') as typeof import('./runtime');
-  const { evalTransform, loadTrainedModel } = require('./training/trainer') as typeof import('./training/trainer');
+  const { IMG_EXTENSIONS, imagesToTensor, prepareImage } = require('../data') as typeof import('../data');
+  const { Rng } = require('../data/transforms') as typeof import('../data/transforms');
+  const { noGrad } = require('../autograd') as typeof import('../autograd');
+  const { softmax } = require('../nn/functional') as typeof import('../nn/functional');
+  const { setNumThreads } = require('../runtime') as typeof import('../runtime');
+  const { evalTransform, loadTrainedModel } = require('../training') as typeof import('../training');
 
   if (argv.threads !== undefined && argv.threads > 0) setNumThreads(argv.threads);
   const { files, missing } = await imageFiles(argv._.map(String), IMG_EXTENSIONS);
