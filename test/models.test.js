@@ -46,11 +46,13 @@ function digests(model) {
 }
 
 test('the architectures have torchvision 0.14\'s state_dict keys, shapes and dtypes, and its DEFAULT weight files', { skip: !haveVision() && NO_VISION }, () => {
-  const ref = runModels(VISION_PYTHON, 'names', { archs: ARCHS, seed: 0, numClasses: NUM_CLASSES });
+  // The seeded-init comparison skips vgg16 (its 138 M draws cost seconds; vgg11_bn is the same class).
+  const initArchs = ARCHS.filter((a) => a !== 'vgg16');
+  const ref = runModels(VISION_PYTHON, 'names', { archs: ARCHS, initArchs, seed: 0, numClasses: NUM_CLASSES });
   for (const arch of ARCHS) {
     const r = ref[arch];
     assert.deepEqual(r.copy, r.torchvision, `${arch}: test/python/models.py drifted from torchvision`);
-    assert.ok(r.sameInit, `${arch}: the Python copy does not draw torchvision's initial weights`);
+    if (initArchs.includes(arch)) assert.equal(r.sameInit, true, `${arch}: the Python copy does not draw torchvision's initial weights`);
     const model = models[arch]({ numClasses: NUM_CLASSES });
     assert.deepEqual(layout(model), r.torchvision, arch);
     model.dispose();

@@ -236,7 +236,7 @@ def cmd_names(spec):
         a, b = theirs.state_dict(), ours.state_dict()
         weights = torchvision.models.get_model_weights(arch).DEFAULT
         out[arch] = {"torchvision": layout(theirs), "copy": layout(ours),
-                     "sameInit": list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a),
+                     "sameInit": list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a) if arch in spec["initArchs"] else None,
                      "defaultUrl": weights.url}
     return out
 
