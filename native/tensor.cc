@@ -1,6 +1,9 @@
 #include "tensor.h"
 #include <c10/core/GradMode.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/version.h>
 #include <condition_variable>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -336,8 +339,10 @@ Napi::Value FromData(const Napi::CallbackInfo& info) {
       case napi_float64_array: source = at::kDouble; break;
       case napi_int32_array: source = at::kInt; break;
       case napi_bigint64_array: source = at::kLong; break;
+      case napi_int16_array: source = at::kShort; break;
+      case napi_int8_array: source = at::kChar; break;
       case napi_uint8_array: source = at::kByte; break;
-      default: throw ArgError(info, 0, "a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array");
+      default: throw ArgError(info, 0, "a Float32Array, Float64Array, Int32Array, Int16Array, Int8Array, BigInt64Array or Uint8Array");
     }
     uint8_t* bytes = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
     at::Tensor t = at::from_blob(bytes, shape, at::TensorOptions().dtype(source)).to(Options(dtype, device), false, true);
@@ -452,6 +457,13 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   });
 }
 
+// A JS number as a Python literal would be: an integral value is an int scalar (an int64 tensor
+// plus 2 stays int64, as `t + 2` does in Python), anything else a float one.
+at::Scalar ScalarOf(double v) {
+  if (std::nearbyint(v) == v && std::fabs(v) < 9.2e18) return at::Scalar(static_cast<int64_t>(v));
+  return at::Scalar(v);
+}
+
 // binary(op, a, b: handle | number, mode)
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   std::string op = ArgString(info, 0);
@@ -459,7 +471,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   bool scalar = info[2].IsNumber();
   at::Tensor b;
   at::Scalar s;
-  if (scalar) s = ArgDouble(info, 2);
+  if (scalar) s = ScalarOf(ArgDouble(info, 2));
   else b = ArgTensor(info, 2);
   ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
@@ -496,6 +508,8 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
     else if (op == "mean") r = all ? t.mean() : t.mean(dims, keepdim);
     else if (op == "amax") r = t.amax(dims, keepdim);
     else if (op == "amin") r = t.amin(dims, keepdim);
+    else if (op == "max" && all) r = t.max();
+    else if (op == "min" && all) r = t.min();
     else throw ArgError(info, 0, "a reduction name");
     return TensorHandle::New(info.Env(), r);
   });
@@ -527,6 +541,11 @@ Napi::Value ShapeOp(const Napi::CallbackInfo& info) {
     else if (op == "flatten") { need(2); r = t.flatten(args[0], args[1]); }
     else if (op == "transpose") { need(2); r = t.transpose(args[0], args[1]); }
     else if (op == "permute") r = t.permute(args);
+    else if (op == "view") r = t.view(args);
+    else if (op == "expand") r = t.expand(args);
+    else if (op == "narrow") { need(3); r = t.narrow(args[0], args[1], args[2]); }
+    else if (op == "select") { need(2); r = t.select(args[0], args[1]); }
+    else if (op == "slice") { need(4); r = t.slice(args[0], args[1], args[2], args[3]); }
     else throw ArgError(info, 0, "a shape op name");
     return TensorHandle::New(info.Env(), r);
   });
@@ -627,6 +646,254 @@ Napi::Value MoveData(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---- more tensor ops (issue 15) ----------------------------------------------------------------
+
+// splitOp(op, a, sizes, dim, mode): the ops that return several views.
+// 'split': sizes [splitSize]; 'splitWithSizes': sizes; 'chunk': sizes [chunks]; 'unbind': [].
+Napi::Value SplitOp(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  at::Tensor t = ArgTensor(info, 1);
+  std::vector<int64_t> sizes = ArgIntList(info, 2);
+  int64_t dim = ArgInt(info, 3);
+  ExecModeGuard mode(ArgMode(info, 4));
+  return Guarded(info.Env(), [&] {
+    auto first = [&] {
+      if (sizes.size() != 1) throw ArgError(info, 2, "one size");
+      return sizes[0];
+    };
+    std::vector<at::Tensor> r;
+    if (op == "split") r = t.split(first(), dim);
+    else if (op == "splitWithSizes") r = t.split_with_sizes(sizes, dim);
+    else if (op == "chunk") r = t.chunk(first(), dim);
+    else if (op == "unbind") r = t.unbind(dim);
+    else throw ArgError(info, 0, "a split op name");
+    return TensorArray(info.Env(), r);
+  });
+}
+
+// combine(op, tensors, dim, mode): cat and stack.
+Napi::Value Combine(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  auto tensors = ArgTensorList(info, 1);
+  int64_t dim = ArgInt(info, 2);
+  ExecModeGuard mode(ArgMode(info, 3));
+  return Guarded(info.Env(), [&] {
+    at::Tensor r;
+    if (op == "cat") r = at::cat(tensors, dim);
+    else if (op == "stack") r = at::stack(tensors, dim);
+    else throw ArgError(info, 0, "'cat' or 'stack'");
+    return TensorHandle::New(info.Env(), r);
+  });
+}
+
+// indexOp(op, a, index, dim, mode): 'indexSelect' (along dim), 'maskedSelect' (broadcast mask,
+// flat result), 'index' (a[index] with one bool or integer index tensor, as Python's indexing).
+Napi::Value IndexOp(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  at::Tensor t = ArgTensor(info, 1), index = ArgTensor(info, 2);
+  int64_t dim = ArgInt(info, 3);
+  ExecModeGuard mode(ArgMode(info, 4));
+  return Guarded(info.Env(), [&] {
+    at::Tensor r;
+    if (op == "indexSelect") r = t.index_select(dim, index);
+    else if (op == "maskedSelect") r = t.masked_select(index);
+    else if (op == "index") r = t.index({at::indexing::TensorIndex(index)});
+    else throw ArgError(info, 0, "an index op name");
+    return TensorHandle::New(info.Env(), r);
+  });
+}
+
+// matmul(op, a, b, mode): matrix products, off the JS thread (they can take long).
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  at::Tensor a = ArgTensor(info, 1), b = ArgTensor(info, 2);
+  ExecMode mode = ArgMode(info, 3);
+  if (op != "matmul" && op != "mm" && op != "bmm") throw ArgError(info, 0, "'matmul', 'mm' or 'bmm'");
+  return ComputeTensor(info.Env(), mode, [op, a, b]() {
+    if (op == "mm") return a.mm(b);
+    if (op == "bmm") return a.bmm(b);
+    return a.matmul(b);
+  });
+}
+
+// where(cond, a | number, b | number, mode)
+Napi::Value Where(const Napi::CallbackInfo& info) {
+  at::Tensor cond = ArgTensor(info, 0);
+  bool aScalar = info[1].IsNumber(), bScalar = info[2].IsNumber();
+  at::Tensor a, b;
+  at::Scalar as, bs;
+  if (aScalar) as = ScalarOf(ArgDouble(info, 1)); else a = ArgTensor(info, 1);
+  if (bScalar) bs = ScalarOf(ArgDouble(info, 2)); else b = ArgTensor(info, 2);
+  ExecModeGuard mode(ArgMode(info, 3));
+  return Guarded(info.Env(), [&] {
+    at::Tensor r;
+    if (aScalar && bScalar) r = at::where(cond, as, bs);
+    else if (aScalar) r = at::where(cond, as, b);
+    else if (bScalar) r = at::where(cond, a, bs);
+    else r = at::where(cond, a, b);
+    return TensorHandle::New(info.Env(), r);
+  });
+}
+
+// clamp(a, min | null, max | null, mode)
+Napi::Value Clamp(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  c10::optional<at::Scalar> lo, hi;
+  if (!info[1].IsNull() && !info[1].IsUndefined()) lo = ScalarOf(ArgDouble(info, 1));
+  if (!info[2].IsNull() && !info[2].IsUndefined()) hi = ScalarOf(ArgDouble(info, 2));
+  ExecModeGuard mode(ArgMode(info, 3));
+  return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), at::clamp(t, lo, hi)); });
+}
+
+// stat(op, a, dims | null, correction, keepdim, mode): 'std' and 'var' with Bessel's correction.
+Napi::Value Stat(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  at::Tensor t = ArgTensor(info, 1);
+  c10::optional<std::vector<int64_t>> dims;
+  if (!info[2].IsNull() && !info[2].IsUndefined()) dims = ArgIntList(info, 2);
+  int64_t correction = ArgInt(info, 3);
+  bool keepdim = ArgBool(info, 4);
+  ExecModeGuard mode(ArgMode(info, 5));
+  return Guarded(info.Env(), [&] {
+#if TORCH_VERSION_MAJOR >= 2
+    c10::optional<at::Scalar> c = at::Scalar(correction);
+#else
+    c10::optional<int64_t> c = correction;
+#endif
+    at::OptionalIntArrayRef d = dims ? at::OptionalIntArrayRef(*dims) : c10::nullopt;
+    at::Tensor r;
+    if (op == "std") r = at::std(t, d, c, keepdim);
+    else if (op == "var") r = at::var(t, d, c, keepdim);
+    else throw ArgError(info, 0, "'std' or 'var'");
+    return TensorHandle::New(info.Env(), r);
+  });
+}
+
+// norm(a, p, dims | null, keepdim, mode): what Tensor.norm calls for a numeric p: linalg.vector_norm
+// on 2.x, the older at::norm over the dims (all of them by default) on 1.13.
+Napi::Value Norm(const Napi::CallbackInfo& info) {
+  at::Tensor t = ArgTensor(info, 0);
+  double p = ArgDouble(info, 1);
+  c10::optional<std::vector<int64_t>> dims;
+  if (!info[2].IsNull() && !info[2].IsUndefined()) dims = ArgIntList(info, 2);
+  bool keepdim = ArgBool(info, 3);
+  ExecModeGuard mode(ArgMode(info, 4));
+  return Guarded(info.Env(), [&] {
+#if TORCH_VERSION_MAJOR >= 2
+    at::OptionalIntArrayRef d = dims ? at::OptionalIntArrayRef(*dims) : c10::nullopt;
+    return TensorHandle::New(info.Env(), at::linalg_vector_norm(t, p, d, keepdim, c10::nullopt));
+#else
+    std::vector<int64_t> d = dims ? *dims : std::vector<int64_t>();
+    if (!dims) for (int64_t i = 0; i < t.dim(); i++) d.push_back(i);
+    return TensorHandle::New(info.Env(), at::norm(t, at::Scalar(p), d, keepdim));
+#endif
+  });
+}
+
+// reduceWithIndices(op, a, dim, keepdim, mode): max/min along dim -> [values, indices].
+Napi::Value ReduceWithIndices(const Napi::CallbackInfo& info) {
+  std::string op = ArgString(info, 0);
+  at::Tensor t = ArgTensor(info, 1);
+  int64_t dim = ArgInt(info, 2);
+  bool keepdim = ArgBool(info, 3);
+  ExecModeGuard mode(ArgMode(info, 4));
+  return Guarded(info.Env(), [&] {
+    std::tuple<at::Tensor, at::Tensor> r;
+    if (op == "max") r = t.max(dim, keepdim);
+    else if (op == "min") r = t.min(dim, keepdim);
+    else throw ArgError(info, 0, "'max' or 'min'");
+    return TensorArray(info.Env(), {std::get<0>(r), std::get<1>(r)});
+  });
+}
+
+// randint(low, high, shape, dtype, device)
+Napi::Value Randint(const Napi::CallbackInfo& info) {
+  int64_t low = ArgInt(info, 0), high = ArgInt(info, 1);
+  auto shape = ArgIntList(info, 2);
+  auto opts = Options(ArgDtype(info, 3), ArgDevice(info, 4));
+  return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), at::randint(low, high, shape, opts)); });
+}
+
+// randpermTensor(n, seed | null, dtype, device): torch.randperm(n), from the global generator or
+// from torch.Generator().manual_seed(seed).
+Napi::Value RandpermTensor(const Napi::CallbackInfo& info) {
+  int64_t n = ArgInt(info, 0);
+  bool seeded = !info[1].IsNull() && !info[1].IsUndefined();
+  uint64_t seed = seeded ? static_cast<uint64_t>(ArgInt(info, 1)) : 0;
+  auto opts = Options(ArgDtype(info, 2), ArgDevice(info, 3));
+  return Guarded(info.Env(), [&] {
+    if (!seeded) return TensorHandle::New(info.Env(), at::randperm(n, opts));
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    return TensorHandle::New(info.Env(), at::randperm(n, gen, opts));
+  });
+}
+
+// generatorDraw(kind, state | null, arg) -> [value, state]: one draw from a torch.Generator whose
+// state lives in JS as a uint8 tensor (src/random.ts's Generator). 'seed': a new state from
+// manual_seed(arg); 'int64': torch.empty((), dtype=torch.int64).random_(generator=g), as a bigint;
+// 'randperm': torch.randperm(arg, generator=g).tolist().
+Napi::Value GeneratorDraw(const Napi::CallbackInfo& info) {
+  std::string kind = ArgString(info, 0);
+  c10::optional<at::Tensor> state = ArgOptTensor(info, 1);
+  int64_t arg = ArgInt(info, 2);
+  Napi::Env env = info.Env();
+  return Guarded(env, [&] {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>();
+    Napi::Value value = env.Undefined();
+    if (kind == "seed") {
+      gen.set_current_seed(static_cast<uint64_t>(arg));
+    } else {
+      if (!state) throw ArgError(info, 1, "a generator state");
+      gen.set_state(*state);
+      if (kind == "int64") {
+        value = Napi::BigInt::New(env, at::empty({}, at::kLong).random_(gen).item<int64_t>());
+      } else if (kind == "randperm") {
+        at::Tensor perm = at::randperm(arg, gen, at::TensorOptions().dtype(at::kLong));
+        const int64_t* p = perm.data_ptr<int64_t>();
+        Napi::Array out = Napi::Array::New(env, arg);
+        for (int64_t i = 0; i < arg; i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(p[i])));
+        value = out;
+      } else {
+        throw ArgError(info, 0, "'seed', 'int64' or 'randperm'");
+      }
+    }
+    Napi::Array result = Napi::Array::New(env, 2);
+    result.Set(0u, value);
+    result.Set(1u, TensorHandle::New(env, gen.get_state()));
+    return result;
+  });
+}
+
+// linspace(start, end, steps, dtype, device)
+Napi::Value Linspace(const Napi::CallbackInfo& info) {
+  double start = ArgDouble(info, 0), end = ArgDouble(info, 1);
+  int64_t steps = ArgInt(info, 2);
+  auto opts = Options(ArgDtype(info, 3), ArgDevice(info, 4));
+  return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), at::linspace(start, end, steps, opts)); });
+}
+
+// factoryLike(kind, a, value, dtype | null): zeros/ones/full/rand/randn/empty with a's shape and
+// device (and dtype unless given), in a's memory format as the *_like functions default to.
+Napi::Value FactoryLike(const Napi::CallbackInfo& info) {
+  std::string kind = ArgString(info, 0);
+  at::Tensor t = ArgTensor(info, 1);
+  double value = ArgDouble(info, 2);
+  at::TensorOptions opts = t.options();
+  if (!info[3].IsNull() && !info[3].IsUndefined()) opts = opts.dtype(ArgDtype(info, 3));
+  return Guarded(info.Env(), [&] {
+    auto fmt = at::MemoryFormat::Preserve;
+    at::Tensor r;
+    if (kind == "zeros") r = at::zeros_like(t, opts, fmt);
+    else if (kind == "ones") r = at::ones_like(t, opts, fmt);
+    else if (kind == "full") r = at::full_like(t, value, opts, fmt);
+    else if (kind == "rand") r = at::rand_like(t, opts, fmt);
+    else if (kind == "randn") r = at::randn_like(t, opts, fmt);
+    else if (kind == "empty") r = at::empty_like(t, opts, fmt);
+    else throw ArgError(info, 0, "a factory name");
+    return TensorHandle::New(info.Env(), r);
+  });
+}
+
 }  // namespace
 
 Napi::Promise RunAsyncTensor(Napi::Env env, ExecMode mode, std::function<at::Tensor()> work, Lane lane) {
@@ -661,6 +928,20 @@ void RegisterTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("fillMany", Napi::Function::New(env, FillMany));
   exports.Set("copyInto", Napi::Function::New(env, CopyInto));
   exports.Set("moveData", Napi::Function::New(env, MoveData));
+  exports.Set("splitOp", Napi::Function::New(env, SplitOp));
+  exports.Set("combine", Napi::Function::New(env, Combine));
+  exports.Set("indexOp", Napi::Function::New(env, IndexOp));
+  exports.Set("matmul", Napi::Function::New(env, Matmul));
+  exports.Set("where", Napi::Function::New(env, Where));
+  exports.Set("clamp", Napi::Function::New(env, Clamp));
+  exports.Set("stat", Napi::Function::New(env, Stat));
+  exports.Set("norm", Napi::Function::New(env, Norm));
+  exports.Set("reduceWithIndices", Napi::Function::New(env, ReduceWithIndices));
+  exports.Set("randint", Napi::Function::New(env, Randint));
+  exports.Set("linspace", Napi::Function::New(env, Linspace));
+  exports.Set("randpermTensor", Napi::Function::New(env, RandpermTensor));
+  exports.Set("generatorDraw", Napi::Function::New(env, GeneratorDraw));
+  exports.Set("factoryLike", Napi::Function::New(env, FactoryLike));
 }
 
 }  // namespace tb

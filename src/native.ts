@@ -11,6 +11,16 @@ type OptH = TensorHandle | undefined;
 
 export type NativeDtype = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
+/** The op families of native/tensor.cc, by name. */
+export type UnaryOp = 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'relu' | 'sigmoid' | 'tanh' | 'isnan' | 'detach' | 'clone' | 'contiguous';
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'maximum' | 'minimum';
+export type ReduceOp = 'sum' | 'mean' | 'amax' | 'amin' | 'max' | 'min';
+export type ShapeOp = 'reshape' | 'view' | 'unsqueeze' | 'squeeze' | 'flatten' | 'transpose' | 'permute' | 'expand' | 'narrow' | 'select' | 'slice';
+export type SplitOp = 'split' | 'splitWithSizes' | 'chunk' | 'unbind';
+export type IndexOp = 'indexSelect' | 'maskedSelect' | 'index';
+export type MatmulOp = 'matmul' | 'mm' | 'bmm';
+export type FactoryKind = 'zeros' | 'ones' | 'full' | 'rand' | 'randn' | 'empty';
+
 export interface TensorMeta {
   shape: number[];
   dtype: NativeDtype;
@@ -78,7 +88,7 @@ export interface RmspropStepOptions {
 export interface NativeAddon {
   setErrorClass(cls: typeof TorchError): void;
   // tensor.cc
-  fromData(data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array, shape: number[], dtype: NativeDtype, device: string): H;
+  fromData(data: Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | BigInt64Array | Uint8Array, shape: number[], dtype: NativeDtype, device: string): H;
   toBuffer(t: H): ArrayBuffer;
   item(t: H): number;
   meta(t: H): TensorMeta;
@@ -86,18 +96,34 @@ export interface NativeAddon {
   release(t: H): void;
   busyKeys(tensors: H[], part: 'data' | 'slot' | 'grad'): number[];
   to(t: H, device: string, dtype: NativeDtype | null, nonBlocking: boolean, mode: number): H;
-  unary(op: string, t: H, mode: number): H;
-  binary(op: string, a: H, b: H | number, mode: number): H;
-  reduce(op: string, t: H, dims: number[] | null, keepdim: boolean, mode: number): H;
+  unary(op: UnaryOp, t: H, mode: number): H;
+  binary(op: BinaryOp, a: H, b: H | number, mode: number): H;
+  reduce(op: ReduceOp, t: H, dims: number[] | null, keepdim: boolean, mode: number): H;
   argmax(t: H, dim: number | null, keepdim: boolean): H;
-  shapeOp(op: string, t: H, args: number[], mode: number): H;
-  factory(kind: string, shape: number[], value: number, dtype: NativeDtype, device: string): H;
+  shapeOp(op: ShapeOp, t: H, args: number[], mode: number): H;
+  factory(kind: FactoryKind, shape: number[], value: number, dtype: NativeDtype, device: string): H;
   zerosLike(t: H): H;
   arange(start: number, end: number, step: number, dtype: NativeDtype, device: string): H;
   fill(kind: 'uniform' | 'normal' | 'constant', t: H, a: number, b: number): void;
   fillMany(kinds: ('uniform' | 'normal' | 'constant')[], tensors: H[], a: number[], b: number[]): Promise<void>;
   copyInto(dst: H[], src: H[]): Promise<void>;
   moveData(params: H[], device: string): Promise<void>;
+  splitOp(op: SplitOp, t: H, sizes: number[], dim: number, mode: number): H[];
+  combine(op: 'cat' | 'stack', tensors: H[], dim: number, mode: number): H;
+  indexOp(op: IndexOp, t: H, index: H, dim: number, mode: number): H;
+  matmul(op: MatmulOp, a: H, b: H, mode: number): Promise<H>;
+  where(cond: H, a: H | number, b: H | number, mode: number): H;
+  clamp(t: H, min: number | null, max: number | null, mode: number): H;
+  stat(op: 'std' | 'var', t: H, dims: number[] | null, correction: number, keepdim: boolean, mode: number): H;
+  norm(t: H, p: number, dims: number[] | null, keepdim: boolean, mode: number): H;
+  reduceWithIndices(op: 'max' | 'min', t: H, dim: number, keepdim: boolean, mode: number): [H, H];
+  randint(low: number, high: number, shape: number[], dtype: NativeDtype, device: string): H;
+  linspace(start: number, end: number, steps: number, dtype: NativeDtype, device: string): H;
+  randpermTensor(n: number, seed: number | null, dtype: NativeDtype, device: string): H;
+  generatorDraw(kind: 'seed', state: null, seed: number | bigint): [undefined, H];
+  generatorDraw(kind: 'int64', state: H, unused: 0): [bigint, H];
+  generatorDraw(kind: 'randperm', state: H, n: number): [number[], H];
+  factoryLike(kind: FactoryKind, t: H, value: number, dtype: NativeDtype | null): H;
   // autograd.cc
   graphLeaves(root: H): H[];
   backward(loss: H, gradient: OptH, retainGraph: boolean): Promise<void>;

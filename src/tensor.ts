@@ -3,17 +3,18 @@ import { inspect } from 'util';
 import { execMode } from './autograd';
 import { TorchError } from './errors';
 import { adopt, Disposable, release } from './memory';
-import { native, NativeDtype, TensorHandle } from './native';
+import { BinaryOp, FactoryKind, native, NativeDtype, ReduceOp, ShapeOp, SplitOp, TensorHandle, UnaryOp } from './native';
 import { checkDevice, Device } from './runtime';
-import { bool, int, invalid, isInt, oneOf, options } from './arguments';
+import { bool, describe, finite, int, invalid, isInt, oneOf, options } from './arguments';
 
 export type Dtype = NativeDtype;
 export const DTYPES: readonly Dtype[] = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
 const INTEGER_DTYPES: readonly Dtype[] = ['int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
 
-export type TypedData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
-export type NestedNumbers = number | NestedNumbers[];
-export type TensorData = number[] | NestedNumbers[] | TypedData;
+export type TypedData = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | BigInt64Array | Uint8Array;
+/** Numbers, bigints (int64) or booleans (bool), nested to any depth; every level rectangular. */
+export type NestedNumbers = number | bigint | boolean | NestedNumbers[];
+export type TensorData = number | bigint | boolean | NestedNumbers[] | TypedData;
 export type ArrayOf = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | BigInt64Array | Uint8Array;
 
 export interface TensorOptions {
@@ -288,7 +289,7 @@ export class Tensor implements Disposable {
   }
 
   // ---- math (cheap, synchronous) ----
-  private binary(op: string, other: Other): Tensor {
+  private binary(op: BinaryOp, other: Other): Tensor {
     const where = `Tensor.${op}`;
     let b: TensorHandle | number;
     if (typeof other === 'number') b = other;
@@ -311,7 +312,7 @@ export class Tensor implements Disposable {
   maximum(other: Other): Tensor { return this.binary('maximum', other); }
   minimum(other: Other): Tensor { return this.binary('minimum', other); }
 
-  private unary(op: string): Tensor {
+  private unary(op: UnaryOp): Tensor {
     return Tensor._wrap(native.unary(op, this._h(`Tensor.${op}`), execMode()));
   }
 
@@ -329,7 +330,7 @@ export class Tensor implements Disposable {
   clone(): Tensor { return this.unary('clone'); }
   contiguous(): Tensor { return this.unary('contiguous'); }
 
-  private reduce(op: string, dim: number | number[] | undefined, keepdim: boolean): Tensor {
+  private reduce(op: ReduceOp, dim: number | number[] | undefined, keepdim: boolean): Tensor {
     const where = `Tensor.${op}`;
     const dims = dim === undefined ? null : Array.isArray(dim) ? dim.map((d) => int(where, 'dim', d)) : [int(where, 'dim', dim)];
     return Tensor._wrap(native.reduce(op, this._h(where), dims, bool(where, 'keepdim', keepdim), execMode()));
@@ -347,15 +348,13 @@ export class Tensor implements Disposable {
     return Tensor._wrap(native.argmax(this._h(where), d, bool(where, 'keepdim', keepdim)));
   }
 
-  private shapeOp(op: string, args: number[]): Tensor {
+  private shapeOp(op: ShapeOp, args: number[]): Tensor {
     return Tensor._wrap(native.shapeOp(op, this._h(`Tensor.${op}`), args, execMode()));
   }
 
-  reshape(...shape: number[] | [number[]]): Tensor {
-    const s = (Array.isArray(shape[0]) ? shape[0] : shape) as number[];
-    return this.shapeOp('reshape', s.map((d) => int('Tensor.reshape', 'shape', d, -1)));
-  }
-  view(...shape: number[] | [number[]]): Tensor { return this.reshape(...shape); }
+  reshape(...shape: number[] | [number[]]): Tensor { return this.shapeOp('reshape', sizesArg('Tensor.reshape', 'shape', shape)); }
+  /** A view with another shape (one dimension may be -1); fails where the strides do not allow one (use reshape). */
+  view(...shape: number[] | [number[]]): Tensor { return this.shapeOp('view', sizesArg('Tensor.view', 'shape', shape)); }
   unsqueeze(dim: number): Tensor { return this.shapeOp('unsqueeze', [int('Tensor.unsqueeze', 'dim', dim)]); }
   squeeze(dim?: number): Tensor { return this.shapeOp('squeeze', dim === undefined ? [] : [int('Tensor.squeeze', 'dim', dim)]); }
   flatten(startDim = 0, endDim = -1): Tensor {
@@ -365,6 +364,181 @@ export class Tensor implements Disposable {
     return this.shapeOp('transpose', [int('Tensor.transpose', 'dim0', dim0), int('Tensor.transpose', 'dim1', dim1)]);
   }
   permute(...dims: number[]): Tensor { return this.shapeOp('permute', dims.map((d) => int('Tensor.permute', 'dims', d))); }
+
+  // ---- indexing and views (O(1) views, synchronous) ----
+
+  /** `dim` checked against this tensor's dimensions, as PyTorch's IndexError does (a 0-d tensor takes -1 and 0). */
+  private dimArg(where: string, param: string, dim: unknown): number {
+    const n = Math.max(this.ndim, 1);
+    if (!isInt(dim) || dim < -n || dim >= n) {
+      throw new TorchError(`${where}: Expected a dimension in range [${-n}, ${n - 1}] for ${param} but received ${describe(dim)}`, 'INDEX_ERROR');
+    }
+    return dim;
+  }
+
+  /** `length` elements along `dim` from `start` (negative counts from the end), sharing memory. */
+  narrow(dim: number, start: number, length: number): Tensor {
+    const where = 'Tensor.narrow';
+    return this.shapeOp('narrow', [this.dimArg(where, 'dim', dim), int(where, 'start', start), int(where, 'length', length, 0)]);
+  }
+
+  /** The slice at `index` along `dim`, without that dimension (Python's `t[..., index, ...]`). */
+  select(dim: number, index: number): Tensor {
+    const where = 'Tensor.select';
+    return this.shapeOp('select', [this.dimArg(where, 'dim', dim), int(where, 'index', index)]);
+  }
+
+  /**
+   * Python's `t[start:end:step]` along `dim`: negative bounds count from the end, bounds past the
+   * ends are clamped, and undefined means the whole extent. Shares memory.
+   */
+  slice(dim: number, start?: number | null, end?: number | null, step = 1): Tensor {
+    const where = 'Tensor.slice';
+    const s = start === undefined || start === null ? 0 : int(where, 'start', start);
+    const e = end === undefined || end === null ? Number.MAX_SAFE_INTEGER : int(where, 'end', end);
+    return this.shapeOp('slice', [this.dimArg(where, 'dim', dim), s, e, int(where, 'step', step, 1)]);
+  }
+
+  /** This tensor broadcast to `sizes` (-1 keeps a dimension), sharing memory. */
+  expand(...sizes: number[] | [number[]]): Tensor { return this.shapeOp('expand', sizesArg('Tensor.expand', 'sizes', sizes)); }
+
+  private splitOp(where: string, op: SplitOp, sizes: number[], dim: number): Tensor[] {
+    const d = this.dimArg(where, 'dim', dim);
+    return native.splitOp(op, this._h(where), sizes, d, execMode()).map((h) => Tensor._wrap(h));
+  }
+
+  /** Views of `splitSize` along `dim` (the last may be smaller), or of the given sizes, as torch.split. */
+  split(splitSize: number | number[], dim = 0): Tensor[] {
+    const where = 'Tensor.split';
+    if (Array.isArray(splitSize)) return this.splitOp(where, 'splitWithSizes', splitSize.map((n) => int(where, 'splitSize', n, 0)), dim);
+    return this.splitOp(where, 'split', [int(where, 'splitSize', splitSize, 1)], dim);
+  }
+
+  /** `chunks` views along `dim` (fewer if the size does not divide), as torch.chunk. */
+  chunk(chunks: number, dim = 0): Tensor[] {
+    return this.splitOp('Tensor.chunk', 'chunk', [int('Tensor.chunk', 'chunks', chunks, 1)], dim);
+  }
+
+  /** The slices along `dim`, each without that dimension. */
+  unbind(dim = 0): Tensor[] {
+    return this.splitOp('Tensor.unbind', 'unbind', [], dim);
+  }
+
+  // ---- gathers (copies) ----
+
+  private indexOp(where: string, op: 'indexSelect' | 'maskedSelect' | 'index', index: unknown, dim: number, dtypes: readonly Dtype[]): Tensor {
+    if (!(index instanceof Tensor)) throw invalid(where, 'index', 'Tensor', index);
+    const dtype = index.dtype;
+    if (!dtypes.includes(dtype)) throw mismatch(where, 'index', `a ${dtypes.join(' or ')} tensor`, `a ${dtype} tensor`);
+    return Tensor._wrap(native.indexOp(op, this._h(where), index._h(where, 'index'), dim, execMode()));
+  }
+
+  /** The entries at `index` (int64 or int32, 1-D) along `dim`, as torch.index_select. */
+  indexSelect(dim: number, index: Tensor): Tensor {
+    const where = 'Tensor.indexSelect';
+    return this.indexOp(where, 'indexSelect', index, this.dimArg(where, 'dim', dim), ['int64', 'int32']);
+  }
+
+  /** The entries where the bool `mask` (broadcast to this shape) is true, flattened, as torch.masked_select. */
+  maskedSelect(mask: Tensor): Tensor {
+    return this.indexOp('Tensor.maskedSelect', 'maskedSelect', mask, 0, ['bool']);
+  }
+
+  /**
+   * Python's `t[index]` with one tensor: a bool mask over the leading dimensions selects those
+   * rows (`t[t > 0]`), an integer tensor picks entries along dim 0 (`t[idx]`).
+   */
+  index(index: Tensor): Tensor {
+    return this.indexOp('Tensor.index', 'index', index, 0, ['bool', 'uint8', 'int64', 'int32']);
+  }
+
+  // ---- math ----
+
+  /** Elementwise clamp into [min, max]; either bound may be omitted (null), not both. */
+  clamp(min?: number | null, max?: number | null): Tensor {
+    const where = 'Tensor.clamp';
+    const lo = min === undefined || min === null ? null : scalarArg(where, 'min', min);
+    const hi = max === undefined || max === null ? null : scalarArg(where, 'max', max);
+    if (lo === null && hi === null) throw new TorchError(`${where}: At least one of 'min' or 'max' must not be None`, 'INVALID_ARGUMENT');
+    return Tensor._wrap(native.clamp(this._h(where), lo, hi, execMode()));
+  }
+
+  /** `this` where `condition` holds, else `other` (torch.where(condition, this, other)). */
+  where(condition: Tensor, other: Tensor | number): Tensor {
+    return where(condition, this, other);
+  }
+
+  /** Matrix product with broadcasting (torch.matmul), off the JS thread. */
+  matmul(other: Tensor): Promise<Tensor> { return this.matmulOp('matmul', other); }
+  /** 2-D matrix product (torch.mm), off the JS thread. */
+  mm(other: Tensor): Promise<Tensor> { return this.matmulOp('mm', other); }
+  /** Batched 3-D matrix product (torch.bmm), off the JS thread. */
+  bmm(other: Tensor): Promise<Tensor> { return this.matmulOp('bmm', other); }
+
+  private async matmulOp(op: 'matmul' | 'mm' | 'bmm', other: Tensor): Promise<Tensor> {
+    const where = `Tensor.${op}`;
+    if (!(other instanceof Tensor)) throw invalid(where, 'other', 'Tensor', other);
+    const ranks = { mm: [2, 2], bmm: [3, 3], matmul: null }[op];
+    if (ranks) {
+      const [a, b] = [this.ndim, other.ndim];
+      if (a !== ranks[0]) throw mismatch(where, 'self', `a ${ranks[0]}-D tensor`, `a ${a}-D tensor`);
+      if (b !== ranks[1]) throw mismatch(where, 'other', `a ${ranks[1]}-D tensor`, `a ${b}-D tensor`);
+    }
+    const mode = execMode();
+    const [a, b] = [this._h(where, 'self'), other._h(where, 'other')];
+    return Tensor._wrap(await track(where, [this, other], [], () => native.matmul(op, a, b, mode)));
+  }
+
+  // ---- statistics ----
+
+  private dimsArg(where: string, dim: number | number[] | undefined | null): number[] | null {
+    if (dim === undefined || dim === null) return null;
+    return (Array.isArray(dim) ? dim : [dim]).map((d) => this.dimArg(where, 'dim', d));
+  }
+
+  private stat(op: 'std' | 'var', dim: number | number[] | undefined | null, opts: StatOptions): Tensor {
+    const where = `Tensor.${op}`;
+    const o = options(where, opts);
+    if (o.unbiased !== undefined && o.correction !== undefined) {
+      throw new TorchError(`${where}: Expected only one of unbiased and correction but received both`, 'INVALID_ARGUMENT');
+    }
+    const correction = o.correction !== undefined ? int(where, 'correction', o.correction, 0)
+      : o.unbiased !== undefined ? Number(bool(where, 'unbiased', o.unbiased)) : 1;
+    const keepdim = bool(where, 'keepdim', o.keepdim ?? false);
+    return Tensor._wrap(native.stat(op, this._h(where), this.dimsArg(where, dim), correction, keepdim, execMode()));
+  }
+
+  /** Standard deviation over `dim` (all elements if omitted), with Bessel's correction (1) unless told. */
+  std(dim?: number | number[] | null, opts: StatOptions = {}): Tensor { return this.stat('std', dim, opts); }
+  /** Variance over `dim` (all elements if omitted), with Bessel's correction (1) unless told. */
+  var(dim?: number | number[] | null, opts: StatOptions = {}): Tensor { return this.stat('var', dim, opts); }
+
+  /** The p-norm over `dim` (all elements if omitted), as Tensor.norm with a numeric p. */
+  norm(p = 2, dim?: number | number[] | null, keepdim = false): Tensor {
+    const where = 'Tensor.norm';
+    if (typeof p !== 'number' || Number.isNaN(p)) throw invalid(where, 'p', 'number (Infinity for the max norm)', p);
+    return Tensor._wrap(native.norm(this._h(where), p, this.dimsArg(where, dim), bool(where, 'keepdim', keepdim), execMode()));
+  }
+
+  /** The largest value; along `dim`, the values and their indices (PyTorch's namedtuple); with a tensor, torch.maximum. */
+  max(): Tensor;
+  max(dim: number, keepdim?: boolean): ValuesIndices;
+  max(other: Tensor): Tensor;
+  max(dim?: number | Tensor, keepdim = false): Tensor | ValuesIndices { return this.extreme('max', dim, keepdim); }
+  /** The smallest value; along `dim`, the values and their indices; with a tensor, torch.minimum. */
+  min(): Tensor;
+  min(dim: number, keepdim?: boolean): ValuesIndices;
+  min(other: Tensor): Tensor;
+  min(dim?: number | Tensor, keepdim = false): Tensor | ValuesIndices { return this.extreme('min', dim, keepdim); }
+
+  private extreme(op: 'max' | 'min', dim: number | Tensor | undefined, keepdim: boolean): Tensor | ValuesIndices {
+    const where = `Tensor.${op}`;
+    if (dim instanceof Tensor) return this.binary(op === 'max' ? 'maximum' : 'minimum', dim);
+    if (dim === undefined) return this.reduce(op, undefined, false);
+    const d = this.dimArg(where, 'dim', dim);
+    const [values, indices] = native.reduceWithIndices(op, this._h(where), d, bool(where, 'keepdim', keepdim), execMode());
+    return { values: Tensor._wrap(values), indices: Tensor._wrap(indices) };
+  }
 
   /**
    * Computes gradients of this tensor (a scalar unless `gradient` is given) into the leaves'
@@ -403,29 +577,36 @@ export class Tensor implements Disposable {
   }
 }
 
-function flattenNested(data: NestedNumbers[], where: string): { values: number[]; shape: number[] } {
+type Leaf = 'number' | 'bigint' | 'boolean';
+
+/** The elements of a nested array in C order, its inferred shape, and the one kind of its leaves. */
+function flattenNested(data: NestedNumbers, where: string): { values: (number | bigint | boolean)[]; shape: number[]; kind: Leaf } {
   const shape: number[] = [];
-  let level: NestedNumbers[] = data;
-  for (;;) {
+  let level: NestedNumbers = data;
+  while (Array.isArray(level)) {
     shape.push(level.length);
-    if (level.length === 0 || !Array.isArray(level[0])) break;
-    level = level[0] as NestedNumbers[];
+    if (level.length === 0) break;
+    level = level[0];
   }
-  const values: number[] = [];
-  const walk = (node: NestedNumbers[], depth: number): void => {
-    if (node.length !== shape[depth]) throw invalid(where, 'data', `a rectangular nested array (length ${shape[depth]} at depth ${depth})`, node);
-    for (const v of node) {
-      if (depth + 1 < shape.length) {
-        if (!Array.isArray(v)) throw invalid(where, 'data', `an array at depth ${depth + 1}`, v);
-        walk(v, depth + 1);
-      } else {
-        if (typeof v !== 'number') throw invalid(where, 'data', 'numbers', v);
-        values.push(v);
+  const values: (number | bigint | boolean)[] = [];
+  let kind: Leaf | undefined;
+  const walk = (node: NestedNumbers, depth: number, at: string): void => {
+    if (depth < shape.length) {
+      if (!Array.isArray(node)) throw invalid(where, `data${at}`, `an array (the first element at depth ${depth} is one)`, node);
+      if (node.length !== shape[depth]) {
+        throw invalid(where, `data${at}`, `length ${shape[depth]} (a rectangular nested array, like data${'[0]'.repeat(depth)})`, node);
       }
+      node.forEach((v, i) => walk(v, depth + 1, `${at}[${i}]`));
+      return;
     }
+    const t = typeof node;
+    if (t !== 'number' && t !== 'bigint' && t !== 'boolean') throw invalid(where, `data${at}`, 'a number, bigint or boolean', node);
+    if (kind === undefined) kind = t as Leaf;
+    else if (t !== kind) throw invalid(where, `data${at}`, `a ${kind} like the elements before it`, node);
+    values.push(node as number | bigint | boolean);
   };
-  walk(data, 0);
-  return { values, shape };
+  walk(data, 0, '');
+  return { values, shape, kind: kind ?? 'number' };
 }
 
 /**
@@ -439,17 +620,26 @@ export function tensor(data: TensorData, opts: TensorOptions = {}): Tensor {
   let typed: TypedData;
   let inferred: number[];
   let natural: Dtype;
-  if (Array.isArray(data)) {
-    const { values, shape } = flattenNested(data as NestedNumbers[], where);
-    typed = Float64Array.from(values);
+  if (Array.isArray(data) || typeof data === 'number' || typeof data === 'bigint' || typeof data === 'boolean') {
+    // Nested arrays (or one value, a 0-d tensor): numbers are float32 by default (torch's default
+    // float dtype; JS cannot tell 1 from 1.0), bigints int64 and booleans bool, as torch.tensor infers.
+    const { values, shape, kind } = flattenNested(data, where);
     inferred = shape;
-    natural = 'float32';
+    if (kind === 'bigint') {
+      typed = BigInt64Array.from(values as bigint[]);
+      natural = 'int64';
+    } else {
+      typed = Float64Array.from(values as number[], Number);
+      natural = kind === 'boolean' ? 'bool' : 'float32';
+    }
   } else if (data instanceof Float32Array) { typed = data; inferred = [data.length]; natural = 'float32'; }
   else if (data instanceof Float64Array) { typed = data; inferred = [data.length]; natural = 'float64'; }
   else if (data instanceof Int32Array) { typed = data; inferred = [data.length]; natural = 'int32'; }
+  else if (data instanceof Int16Array) { typed = data; inferred = [data.length]; natural = 'int16'; }
+  else if (data instanceof Int8Array) { typed = data; inferred = [data.length]; natural = 'int8'; }
   else if (data instanceof BigInt64Array) { typed = data; inferred = [data.length]; natural = 'int64'; }
   else if (data instanceof Uint8Array) { typed = data; inferred = [data.length]; natural = 'uint8'; }
-  else throw invalid(where, 'data', 'number[], Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array', data);
+  else throw invalid(where, 'data', 'a nested array of numbers, bigints or booleans, or a Float32Array, Float64Array, Int32Array, Int16Array, Int8Array, BigInt64Array or Uint8Array', data);
 
   const dtype = o.dtype === undefined ? natural : oneOf(where, 'dtype', o.dtype, DTYPES);
   let shape = inferred;
@@ -483,7 +673,7 @@ function factoryOptions(where: string, shape: unknown, opts: TensorOptions | und
   };
 }
 
-function factory(kind: string, shape: number[], opts: TensorOptions | undefined, value = 0): Tensor {
+function factory(kind: FactoryKind, shape: number[], opts: TensorOptions | undefined, value = 0): Tensor {
   const f = factoryOptions(kind, shape, opts);
   const t = Tensor._wrap(native.factory(kind, f.shape, value, f.dtype, f.device));
   return f.requiresGrad ? t.requiresGrad_(true) : t;
@@ -514,3 +704,132 @@ export function arange(start: number, end?: number, step = 1, opts: Omit<TensorO
   return Tensor._wrap(native.arange(s, e, step, f.dtype, f.device));
 }
 
+
+/** Options of std() and var(): PyTorch's `correction` (or the older `unbiased`) and `keepdim`. */
+export interface StatOptions {
+  /** Subtracted from the element count in the divisor: 1 (default) is Bessel's correction, 0 the population figure. */
+  correction?: number;
+  /** The older form: true is correction 1, false correction 0. */
+  unbiased?: boolean;
+  keepdim?: boolean;
+}
+
+/** max(dim) and min(dim): PyTorch's (values, indices) namedtuple. */
+export interface ValuesIndices {
+  values: Tensor;
+  indices: Tensor;
+}
+
+/** Sizes given as arguments or as one array (`view(2, 3)`, `view([2, 3])`); -1 means inferred or kept. */
+function sizesArg(where: string, param: string, args: number[] | [number[]]): number[] {
+  const sizes = (Array.isArray(args[0]) ? args[0] : args) as unknown[];
+  return sizes.map((d) => int(where, param, d, -1));
+}
+
+/** invalid() for a received value that is described in words (a tensor's rank or dtype). */
+function mismatch(where: string, param: string, expected: string, received: string): TorchError {
+  return new TorchError(`${where}: Expected ${expected} for ${param} but received ${received}`, 'INVALID_ARGUMENT');
+}
+
+function scalarArg(where: string, param: string, v: unknown): number {
+  if (typeof v !== 'number') throw invalid(where, param, 'number', v);
+  return v;
+}
+
+function tensorList(where: string, tensors: unknown): Tensor[] {
+  if (!Array.isArray(tensors) || tensors.length === 0) throw invalid(where, 'tensors', 'a non-empty array of Tensors', tensors);
+  tensors.forEach((t, i) => { if (!(t instanceof Tensor)) throw invalid(where, `tensors[${i}]`, 'Tensor', t); });
+  return tensors as Tensor[];
+}
+
+/** Joins tensors along an existing dimension (torch.cat). */
+export function cat(tensors: Tensor[], dim = 0): Tensor {
+  const where = 'cat';
+  const list = tensorList(where, tensors);
+  const d = int(where, 'dim', dim);
+  return Tensor._wrap(native.combine('cat', list.map((t, i) => t._h(where, `tensors[${i}]`)), d, execMode()));
+}
+
+/** Joins equally shaped tensors along a new dimension (torch.stack). */
+export function stack(tensors: Tensor[], dim = 0): Tensor {
+  const where = 'stack';
+  const list = tensorList(where, tensors);
+  const d = int(where, 'dim', dim);
+  return Tensor._wrap(native.combine('stack', list.map((t, i) => t._h(where, `tensors[${i}]`)), d, execMode()));
+}
+
+/** `input` where the bool `condition` holds, else `other`; all broadcast together (torch.where). */
+export function where(condition: Tensor, input: Tensor | number, other: Tensor | number): Tensor {
+  const w = 'where';
+  if (!(condition instanceof Tensor)) throw invalid(w, 'condition', 'bool Tensor', condition);
+  if (condition.dtype !== 'bool') throw mismatch(w, 'condition', 'a bool Tensor', `a ${condition.dtype} tensor`);
+  const side = (param: string, v: unknown): TensorHandle | number => {
+    if (typeof v === 'number') return v;
+    if (v instanceof Tensor) return v._h(w, param);
+    throw invalid(w, param, 'Tensor or number', v);
+  };
+  return Tensor._wrap(native.where(condition._h(w, 'condition'), side('input', input), side('other', other), execMode()));
+}
+
+/** Matrix product with broadcasting (torch.matmul), off the JS thread. */
+export function matmul(input: Tensor, other: Tensor): Promise<Tensor> {
+  if (!(input instanceof Tensor)) return Promise.reject(invalid('matmul', 'input', 'Tensor', input));
+  return input.matmul(other);
+}
+
+/** Integers uniform in [low, high) (torch.randint), int64 unless told; `randint(high, shape)` starts at 0. */
+export function randint(low: number, high: number | number[], shape?: number[] | TensorOptions, opts?: TensorOptions): Tensor {
+  const where = 'randint';
+  if (Array.isArray(high)) return randint(0, low, high, shape as TensorOptions | undefined);
+  const lo = int(where, 'low', low);
+  const hi = int(where, 'high', high);
+  if (hi <= lo) throw new TorchError(`${where}: random_ expects 'from' to be less than 'to', but got from=${lo} >= to=${hi}`, 'INVALID_ARGUMENT');
+  const f = factoryOptions(where, shape, { ...options(where, opts), dtype: opts?.dtype ?? 'int64' });
+  const t = Tensor._wrap(native.randint(lo, hi, f.shape, f.dtype, f.device));
+  return f.requiresGrad ? t.requiresGrad_(true) : t;
+}
+
+/**
+ * A random permutation of 0..n-1 (torch.randperm), int64 unless told: from the global generator,
+ * or with `seed` from `torch.Generator().manual_seed(seed)`.
+ */
+export function randperm(n: number, opts: Omit<TensorOptions, 'shape'> & { seed?: number } = {}): Tensor {
+  const where = 'randperm';
+  const count = int(where, 'n', n, 0);
+  const o = options(where, opts);
+  const seed = o.seed === undefined ? null : int(where, 'seed', o.seed, 0);
+  const f = factoryOptions(where, [], { dtype: o.dtype ?? 'int64', device: o.device, requiresGrad: o.requiresGrad });
+  return Tensor._wrap(native.randpermTensor(count, seed, f.dtype, f.device));
+}
+
+/** `steps` evenly spaced values from `start` to `end` inclusive (torch.linspace), float32 unless told. */
+export function linspace(start: number, end: number, steps: number, opts: Omit<TensorOptions, 'shape'> = {}): Tensor {
+  const where = 'linspace';
+  const s = finite(where, 'start', start);
+  const e = finite(where, 'end', end);
+  const n = int(where, 'steps', steps, 0);
+  const f = factoryOptions(where, [], opts);
+  const t = Tensor._wrap(native.linspace(s, e, n, f.dtype, f.device));
+  return f.requiresGrad ? t.requiresGrad_(true) : t;
+}
+
+/** Options of the *Like factories: the input's shape and device, its dtype unless told. */
+export type LikeOptions = Pick<TensorOptions, 'dtype' | 'requiresGrad'>;
+
+function like(kind: FactoryKind, input: Tensor, opts: LikeOptions | undefined, value = 0): Tensor {
+  const where = `${kind}Like`;
+  if (!(input instanceof Tensor)) throw invalid(where, 'input', 'Tensor', input);
+  const o = options(where, opts);
+  const dtype = o.dtype === undefined ? null : oneOf(where, 'dtype', o.dtype, DTYPES);
+  const t = Tensor._wrap(native.factoryLike(kind, input._h(where, 'input'), value, dtype));
+  return o.requiresGrad === undefined || !bool(where, 'requiresGrad', o.requiresGrad) ? t : t.requiresGrad_(true);
+}
+
+export function zerosLike(input: Tensor, opts?: LikeOptions): Tensor { return like('zeros', input, opts); }
+export function onesLike(input: Tensor, opts?: LikeOptions): Tensor { return like('ones', input, opts); }
+export function emptyLike(input: Tensor, opts?: LikeOptions): Tensor { return like('empty', input, opts); }
+export function randLike(input: Tensor, opts?: LikeOptions): Tensor { return like('rand', input, opts); }
+export function randnLike(input: Tensor, opts?: LikeOptions): Tensor { return like('randn', input, opts); }
+export function fullLike(input: Tensor, value: number, opts?: LikeOptions): Tensor {
+  return like('full', input, opts, scalarArg('fullLike', 'value', value));
+}

@@ -1,6 +1,6 @@
 'use strict';
-// Runs the README's example exactly as written (type-checked, then transpiled) and compares its
-// output with what the README says it prints.
+// Runs the README's examples exactly as written (type-checked, then transpiled) and compares their
+// output with what the README says they print.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -11,15 +11,11 @@ const { tmpDir } = require('./helpers/reference');
 
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
 
-test('the README seed-loop example type-checks, runs and prints what the README says', { timeout: 300000 }, () => {
-  const block = /<!-- readme-example:start -->\n```ts\n([\s\S]*?)```\n<!-- readme-example:end -->/.exec(README);
-  assert.ok(block, 'README has the marked example');
-  const printed = /It prints[^\n]*\n\n```\n([\s\S]*?)```/.exec(README);
-  assert.ok(printed, 'README says what it prints');
-
-  const dir = tmpDir('readme');
+/** Type-checks a TS block against dist/index.d.ts, runs it, and returns its stdout lines. */
+function runBlock(source, name) {
+  const dir = tmpDir(name);
   const file = path.join(dir, 'example.ts');
-  fs.writeFileSync(file, block[1]);
+  fs.writeFileSync(file, source);
   const program = ts.createProgram([file], {
     strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, types: ['node'],
     typeRoots: [path.join(__dirname, '..', 'node_modules', '@types')],
@@ -27,14 +23,24 @@ test('the README seed-loop example type-checks, runs and prints what the README 
   });
   const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
   assert.deepEqual(diagnostics, []);
-
-  const js = ts.transpileModule(block[1], { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
-  const jsFile = path.join(__dirname, '.tmp', `readme-example-${process.pid}.js`);
+  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
+  const jsFile = path.join(__dirname, '.tmp', `${name}-${process.pid}.js`);
   fs.writeFileSync(jsFile, js);
-  const out = execFileSync(process.execPath, [jsFile], { encoding: 'utf8', env: { ...process.env } });
-  fs.rmSync(jsFile);
-  fs.rmSync(dir, { recursive: true, force: true });
-  const lines = out.trim().split('\n');
+  try {
+    return execFileSync(process.execPath, [jsFile], { encoding: 'utf8', env: { ...process.env } }).trim().split('\n');
+  } finally {
+    fs.rmSync(jsFile);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('the README seed-loop example type-checks, runs and prints what the README says', { timeout: 300000 }, () => {
+  const block = /<!-- readme-example:start -->\n```ts\n([\s\S]*?)```\n<!-- readme-example:end -->/.exec(README);
+  assert.ok(block, 'README has the marked example');
+  const printed = /It prints[^\n]*\n\n```\n([\s\S]*?)```/.exec(README);
+  assert.ok(printed, 'README says what it prints');
+
+  const lines = runBlock(block[1], 'readme-example');
   const expected = printed[1].trim().split('\n');
   assert.equal(lines.length, expected.length);
   lines.forEach((line, i) => {
@@ -48,4 +54,23 @@ test('the README seed-loop example type-checks, runs and prints what the README 
     assert.equal(got[4], want[4]);
     assert.ok(Math.abs(Number(got[2]) - Number(want[2])) <= 2e-4, `loss ${got[2]} vs ${want[2]}`);
   });
+});
+
+test('the README MLP-on-a-TensorDataset example type-checks, runs, learns and prints what the README says', { timeout: 300000 }, () => {
+  const block = /<!-- readme-mlp:start -->\n```ts\n([\s\S]*?)```\n<!-- readme-mlp:end -->\n\nIt prints[^\n]*\n\n```\n([\s\S]*?)```/.exec(README);
+  assert.ok(block, 'README has the marked MLP example and what it prints');
+  const lines = runBlock(block[1], 'readme-mlp');
+  const expected = block[2].trim().split('\n');
+  assert.equal(lines.length, expected.length);
+  const pattern = /^epoch (\d) loss (\d+\.\d{4}) val acc ([\d.]+)$/;
+  lines.forEach((line, i) => {
+    const got = pattern.exec(line);
+    const want = pattern.exec(expected[i]);
+    assert.ok(got && want, `line ${i}: ${line}`);
+    assert.equal(got[1], want[1]);
+    assert.ok(Math.abs(Number(got[2]) - Number(want[2])) <= 2e-4, `loss ${got[2]} vs ${want[2]}`);
+    assert.ok(Math.abs(Number(got[3]) - Number(want[3])) <= 0.01, `val acc ${got[3]} vs ${want[3]}`);
+  });
+  // Whatever the README says, the MLP must have learnt the quadrant rule.
+  assert.ok(Number(pattern.exec(lines[lines.length - 1])[3]) >= 0.9, lines[lines.length - 1]);
 });

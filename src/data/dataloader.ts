@@ -1,13 +1,17 @@
-// torch.utils.data.DataLoader for ImageFolder: seeded shuffling, parallel decoding off the JS
-// thread, prefetching while the training step runs, and an optional cache of decoded images.
+// torch.utils.data.DataLoader for ImageFolder and any Dataset: seeded shuffling, parallel
+// decoding off the JS thread, prefetching while the training step runs, and an optional cache of
+// decoded images.
 import * as os from 'os';
 import { TorchError } from '../errors';
 import { cuda } from '../runtime';
 import { tensor, Tensor } from '../tensor';
+import { scope } from '../memory';
+import { Collated, Dataset, defaultCollate, isDataset } from './dataset';
 import { bool, int, invalid, oneOf, options } from '../arguments';
 import { ImageFolder, PreparedImage } from './image_folder';
 import { RawImage, Rng, TorchRng } from './transforms';
 import { native } from '../native';
+import { Generator } from '../random';
 import { Sampler } from './sampler';
 
 export interface DataLoaderOptions {
@@ -37,10 +41,28 @@ export interface DataLoaderOptions {
    */
   rng?: 'torchbridge' | 'torch';
   /**
+   * Draw the shuffle from this generator, as `DataLoader(..., generator=g)` does: each epoch one
+   * int64 (the iterator's base seed), then RandomSampler's `randperm(n)`, and the `randperm(n)` it
+   * draws when it runs out (with the epoch's start: an epoch left early has drawn it too).
+   */
+  generator?: Generator;
+  /**
    * Batches in page-locked memory, so `.to('cuda', { nonBlocking: true })` copies asynchronously.
    * Without CUDA it is ignored with a warning, as in PyTorch.
    */
   pinMemory?: boolean;
+}
+
+/** What a DataLoader can load: an ImageFolder, or any Dataset. */
+export type AnyDataset = ImageFolder | Dataset<unknown>;
+/** The batches of a DataLoader over D: Batch for an ImageFolder, the collated samples otherwise. */
+export type BatchOf<D> = D extends ImageFolder ? Batch : D extends Dataset<infer T> ? Collated<T> : never;
+
+/** Frees every tensor in a batch (an early exit's prefetched batches). */
+function disposeBatch(b: unknown): void {
+  if (b instanceof Tensor) b.dispose();
+  else if (Array.isArray(b)) b.forEach(disposeBatch);
+  else if (b !== null && typeof b === 'object' && Object.getPrototypeOf(b) === Object.prototype) Object.values(b).forEach(disposeBatch);
 }
 
 export interface Batch {
@@ -125,8 +147,13 @@ export function permutation(n: number, seed: number, epoch: number): number[] {
   return p;
 }
 
-export class DataLoader implements AsyncIterable<Batch> {
-  readonly dataset: ImageFolder;
+/**
+ * Batches of an ImageFolder (decoded and transformed off the JS thread, as Batch) or of any
+ * Dataset (its samples through defaultCollate). Shuffling, rng 'torch' and samplers work the same
+ * for both; skipBadImages, cache and pinMemory concern images only.
+ */
+export class DataLoader<D extends AnyDataset = ImageFolder> implements AsyncIterable<BatchOf<D>> {
+  readonly dataset: D;
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly seed: number;
@@ -139,14 +166,15 @@ export class DataLoader implements AsyncIterable<Batch> {
   readonly sampler: Sampler | undefined;
   readonly pinMemory: boolean;
   readonly rng: 'torchbridge' | 'torch';
+  readonly generator: Generator | undefined;
   /** With rng 'torch' and shuffling: the shuffle seed the current epoch drew (for resuming mid-epoch). */
   epochSeed: bigint | undefined;
   #epoch = 0;
   #cache: Map<number, RawImage> | undefined;
 
-  constructor(dataset: ImageFolder, opts: DataLoaderOptions = {}) {
+  constructor(dataset: D, opts: DataLoaderOptions = {}) {
     const where = 'data.DataLoader';
-    if (!(dataset instanceof ImageFolder)) throw invalid(where, 'dataset', 'data.ImageFolder', dataset);
+    if (!(dataset instanceof ImageFolder) && !isDataset(dataset)) throw invalid(where, 'dataset', 'a data.ImageFolder or a Dataset (length and get())', dataset);
     const o = options(where, opts);
     this.dataset = dataset;
     this.batchSize = int(where, 'batchSize', o.batchSize ?? 1, 1);
@@ -163,6 +191,8 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.skipBadImages = bool(where, 'skipBadImages', o.skipBadImages ?? false);
     if (bool(where, 'cache', o.cache ?? false)) this.#cache = new Map();
     this.pinMemory = bool(where, 'pinMemory', o.pinMemory ?? false) && cudaForPinning();
+    if (o.generator !== undefined && !(o.generator instanceof Generator)) throw invalid(where, 'generator', 'a Generator', o.generator);
+    this.generator = o.generator;
     if (o.sampler !== undefined) {
       if (typeof o.sampler?.indices !== 'function') throw invalid(where, 'sampler', 'a Sampler (with indices())', o.sampler);
       if (this.shuffle) throw new TorchError(`${where}: sampler option is mutually exclusive with shuffle`, 'INVALID_ARGUMENT');
@@ -182,18 +212,28 @@ export class DataLoader implements AsyncIterable<Batch> {
   }
 
   /** Loads one batch; unreadable files (with skipBadImages) come back in `skipped`, in sample order. */
-  private async loadBatch(indices: number[], epoch: number, gate: Semaphore): Promise<{ batch: Batch | null; skipped: SkippedFile[] }> {
+  private async loadBatch(indices: number[], epoch: number, gate: Semaphore): Promise<{ batch: unknown; skipped: SkippedFile[] }> {
+    if (!(this.dataset instanceof ImageFolder)) return { batch: await this.loadSamples(this.dataset, indices, gate), skipped: [] };
+    return this.loadImages(this.dataset, indices, epoch, gate);
+  }
+
+  /** A Dataset's samples at `indices`, collated; what get() created for them is freed. */
+  private async loadSamples(dataset: Dataset<unknown>, indices: number[], gate: Semaphore): Promise<unknown> {
+    return scope(async () => defaultCollate(await Promise.all(indices.map((i) => gate.run(async () => dataset.get(i))))));
+  }
+
+  private async loadImages(dataset: ImageFolder, indices: number[], epoch: number, gate: Semaphore): Promise<{ batch: Batch | null; skipped: SkippedFile[] }> {
     const skipped: (SkippedFile | undefined)[] = [];
     const turns = this.rng === 'torch' ? new DrawTurns(indices.length) : null;
     const results = await Promise.all(indices.map((i, k) => gate.run(async () => {
       try {
         return turns
-          ? await this.dataset.prepare(i, new TorchRng(), this.#cache, (draw) => turns.take(k, draw))
-          : await this.dataset.prepare(i, new Rng(this.seed, epoch, i), this.#cache);
+          ? await dataset.prepare(i, new TorchRng(), this.#cache, (draw) => turns.take(k, draw))
+          : await dataset.prepare(i, new Rng(this.seed, epoch, i), this.#cache);
       } catch (err) {
         await turns?.release(k); // an unreadable file draws nothing; the next one may
         if (!this.skipBadImages) throw err;
-        skipped[k] = { path: this.dataset.samples[i][0], reason: (err as Error).message };
+        skipped[k] = { path: dataset.samples[i][0], reason: (err as Error).message };
         return null;
       }
     })));
@@ -205,15 +245,15 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (odd) {
       const [i, im] = odd;
       throw new TorchError(
-        `data.DataLoader: images in one batch have different sizes (${first.width}x${first.height} from ${this.dataset.samples[kept[0][0]][0]} ` +
-        `and ${im.width}x${im.height} from ${this.dataset.samples[i][0]}); batchSize > 1 needs equal sizes: add transforms.centerCrop(224) ` +
+        `data.DataLoader: images in one batch have different sizes (${first.width}x${first.height} from ${dataset.samples[kept[0][0]][0]} ` +
+        `and ${im.width}x${im.height} from ${dataset.samples[i][0]}); batchSize > 1 needs equal sizes: add transforms.centerCrop(224) ` +
         'after the resize (or use resize([h, w]))',
         'VALUE_ERROR',
       );
     }
-    const input = await this.dataset.toTensor(kept.map(([, im]) => im), true, this.pinMemory);
-    const target = tensor(BigInt64Array.from(kept.map(([i]) => BigInt(this.dataset.samples[i][1]))));
-    return { batch: { input, target, paths: kept.map(([i]) => this.dataset.samples[i][0]), indices: kept.map(([i]) => i) }, skipped: reported };
+    const input = await dataset.toTensor(kept.map(([, im]) => im), true, this.pinMemory);
+    const target = tensor(BigInt64Array.from(kept.map(([i]) => BigInt(dataset.samples[i][1]))));
+    return { batch: { input, target, paths: kept.map(([i]) => dataset.samples[i][0]), indices: kept.map(([i]) => i) }, skipped: reported };
   }
 
   /** The epoch the next iteration will use. */
@@ -221,7 +261,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     return this.#epoch;
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Batch> {
+  [Symbol.asyncIterator](): AsyncIterator<BatchOf<D>> {
     return this.iterate();
   }
 
@@ -230,7 +270,7 @@ export class DataLoader implements AsyncIterable<Batch> {
    * With rng 'torch', resuming an epoch whose start-of-epoch draws were already made needs
    * `epochSeed` (the loader's `epochSeed` then) when shuffling: nothing is drawn again.
    */
-  async *iterate(opts: { startBatch?: number; epochSeed?: bigint } = {}): AsyncGenerator<Batch> {
+  async *iterate(opts: { startBatch?: number; epochSeed?: bigint } = {}): AsyncGenerator<BatchOf<D>> {
     const where = 'data.DataLoader.iterate';
     const startBatch = int(where, 'startBatch', opts.startBatch ?? 0, 0);
     const epoch = this.#epoch++;
@@ -239,12 +279,18 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (torch && startBatch > 0 && this.shuffle && opts.epochSeed === undefined) {
       throw new TorchError(`${where}: resuming at batch ${startBatch} with rng 'torch' needs the epoch's shuffle seed (epochSeed)`, 'INVALID_ARGUMENT');
     }
-    if (torch && startBatch === 0) native.torchDraw('int64'); // the seed torch's DataLoader iterator draws (for workers)
+    const gen = this.generator;
+    // The seed torch's DataLoader iterator draws (for workers): from its generator if it has one.
+    if (gen) gen._int64();
+    else if (torch && startBatch === 0) native.torchDraw('int64');
     let order: number[];
     if (this.sampler) {
       order = this.sampler.indices();
     } else if (!this.shuffle) {
       order = Array.from({ length: count }, (_, i) => i);
+    } else if (gen) {
+      order = gen._randperm(count);
+      gen._randperm(count); // RandomSampler's randperm(n)[:n % n] once the first is used up
     } else if (!torch) {
       order = permutation(count, this.seed, epoch);
     } else {
@@ -272,13 +318,12 @@ export class DataLoader implements AsyncIterable<Batch> {
         while (next < batches.length && next <= k + this.prefetch) start(next++);
         const { batch, skipped } = await pending.shift()!;
         this.skippedFiles.push(...skipped);
-        if (batch) yield batch;
+        if (batch) yield batch as BatchOf<D>;
       }
     } finally {
       // Early exit: free what was prefetched.
       for (const p of pending) {
-        const b = (await p.catch(() => null))?.batch;
-        if (b) { b.input.dispose(); b.target.dispose(); }
+        disposeBatch((await p.catch(() => null))?.batch);
       }
       if (this.skippedFiles.length) {
         process.emitWarning(`data.DataLoader skipped ${this.skippedFiles.length} unreadable image(s): ${this.skippedFiles.map((s) => `${s.path} (${s.reason})`).join('; ')}`, 'TorchWarning');
