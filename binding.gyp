@@ -13,6 +13,7 @@
         "native/random.cc",
         "native/nn/functional.cc",
         "native/nn/utils.cc",
+        "native/nn/batchnorm.cc",
         "native/optim/adam.cc",
         "native/optim/sgd.cc",
         "native/optim/rmsprop.cc",

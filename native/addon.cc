@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterRandom(env, exports);
   RegisterFunctional(env, exports);
   RegisterNnUtils(env, exports);
+  RegisterBatchNorm(env, exports);
   RegisterAdam(env, exports);
   RegisterSgd(env, exports);
   RegisterRmsprop(env, exports);

@@ -19,6 +19,7 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterRandom(Napi::Env env, Napi::Object exports);
 void RegisterFunctional(Napi::Env env, Napi::Object exports);
 void RegisterNnUtils(Napi::Env env, Napi::Object exports);
+void RegisterBatchNorm(Napi::Env env, Napi::Object exports);
 void RegisterAdam(Napi::Env env, Napi::Object exports);
 void RegisterSgd(Napi::Env env, Napi::Object exports);
 void RegisterRmsprop(Napi::Env env, Napi::Object exports);

@@ -191,6 +191,11 @@ export interface NativeAddon {
   dropout(x: H, p: number, training: boolean, mode: number): Promise<H>;
   softmax(x: H, dim: number, log: boolean, mode: number): Promise<H>;
   crossEntropy(input: H, target: H, weight: OptH, opts: { reduction: string; ignoreIndex: number; labelSmoothing: number }, mode: number): Promise<H>;
+  hardtanh(x: H, minVal: number, maxVal: number, inplace: boolean, mode: number): Promise<H>;
+  /** x += other in place; resolves with a new handle to x. */
+  add_(x: H, other: H, mode: number): Promise<H>;
+  // nn/batchnorm.cc: momentum NaN stands for None (cumulative average)
+  batchNorm(x: H, state: [weight: OptH, bias: OptH, runningMean: OptH, runningVar: OptH, numBatchesTracked: OptH], opts: { training: boolean; momentum: number; eps: number }, mode: number): Promise<H>;
   // nn/utils.cc
   clipGradNorm(params: H[], opts: { maxNorm: number; normType: number; errorIfNonfinite: boolean; foreach: boolean }): Promise<H>;
   clipGradValue(params: H[], clipValue: number, foreach: boolean): Promise<void>;

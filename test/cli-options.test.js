@@ -41,7 +41,7 @@ test('option errors name the option and the value as typed, without loading libt
     ['train.js', ['--lr', '-1e-3'], "train: --lr: expected a non-negative number, got '-1e-3'"],
     ['train.js', ['--epochs', '2.5'], "train: --epochs: expected a positive integer, got '2.5'"],
     ['train.js', ['--patience', 'soon'], "train: --patience: expected a non-negative integer, got 'soon'"],
-    ['train.js', ['--optimizer', 'rmsprop'], "train: --optimizer: expected one of adam, sgd, got 'rmsprop'"],
+    ['train.js', ['--optimizer', 'rmsprop'], "train: --optimizer: expected one of adam, adamw, sgd, got 'rmsprop'"],
     ['train.js', ['--keep-best-by', 'acc'], "train: --keep-best-by: expected one of val_acc, val_loss, got 'acc'"],
     ['train.js', ['--device', 'gpu'], "train: --device: expected auto, cpu, cuda or cuda:N, got 'gpu'"],
     ['train.js', ['--epochs'], 'train: --epochs: expected a value'],

@@ -42,7 +42,7 @@ test("node-gyp's 1.13 addon loads Debian's libtorch only, and reports it", { ski
   assert.equal(fs.realpathSync(path.dirname(info.libraryPath)), fs.realpathSync(libDir));
 });
 
-const FILES = ['parity-optim', 'parity-random', 'parity-seed-loop', 'amp', 'io', 'checkpoint', 'tensor', 'autograd', 'tensor-ops', 'dataset'];
+const FILES = ['parity-optim', 'parity-random', 'parity-seed-loop', 'amp', 'io', 'checkpoint', 'tensor', 'autograd', 'tensor-ops', 'dataset', 'models'];
 test(`parity and checkpoint tests on libtorch 1.13: ${FILES.join(', ')}, and the finetune recipe`, { skip: missing, timeout: 20 * 60 * 1000 }, (t) => {
   const files = FILES.map((f) => path.join('test', `${f}.test.js`));
   const runs = [

@@ -40,6 +40,22 @@ Napi::Value Relu(const Napi::CallbackInfo& info) {
   });
 }
 
+// hardtanh(x, minVal, maxVal, inplace, mode): nn.ReLU6 is Hardtanh(0, 6), as in PyTorch.
+Napi::Value Hardtanh(const Napi::CallbackInfo& info) {
+  at::Tensor x = ArgTensor(info, 0);
+  double lo = ArgDouble(info, 1), hi = ArgDouble(info, 2);
+  bool inplace = ArgBool(info, 3);
+  return ComputeTensor(info.Env(), ModeArg(info), [=]() {
+    return inplace ? at::hardtanh_(const_cast<at::Tensor&>(x), lo, hi) : at::hardtanh(x, lo, hi);
+  });
+}
+
+// add_(x, other, mode): x += other in place (torchvision's residual `out += identity`).
+Napi::Value AddInplace(const Napi::CallbackInfo& info) {
+  at::Tensor x = ArgTensor(info, 0), other = ArgTensor(info, 1);
+  return ComputeTensor(info.Env(), ModeArg(info), [x, other]() { return const_cast<at::Tensor&>(x).add_(other); });
+}
+
 // maxPool2d(x, {kernel, stride, padding, dilation, ceilMode}, mode)
 Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
@@ -99,6 +115,8 @@ void RegisterFunctional(Napi::Env env, Napi::Object exports) {
   exports.Set("linear", Napi::Function::New(env, Linear));
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("relu", Napi::Function::New(env, Relu));
+  exports.Set("hardtanh", Napi::Function::New(env, Hardtanh));
+  exports.Set("add_", Napi::Function::New(env, AddInplace));
   exports.Set("maxPool2d", Napi::Function::New(env, MaxPool2d));
   exports.Set("adaptiveAvgPool2d", Napi::Function::New(env, AdaptiveAvgPool2d));
   exports.Set("dropout", Napi::Function::New(env, Dropout));

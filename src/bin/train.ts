@@ -12,7 +12,7 @@ import { launch, stopWithLauncher } from '../distributed/launch';
 import type { TrainConfig } from '../training/config';
 
 // The options that are the run's settings (TrainConfig's fields, in kebab case).
-const SETTINGS = ['data', 'weights', 'head', 'recipe', 'epochs', 'batch-size', 'lr', 'optimizer', 'momentum', 'weight-decay', 'scheduler', 't-max',
+const SETTINGS = ['data', 'weights', 'arch', 'head', 'recipe', 'epochs', 'batch-size', 'lr', 'optimizer', 'momentum', 'weight-decay', 'scheduler', 't-max', 'warmup-epochs', 'clip-grad-norm',
   'freeze-features', 'exact', 'amp', 'image-size', 'device', 'threads', 'seed', 'out', 'resume', 'eval-every', 'skip-bad-images', 'keep-best-by', 'patience'];
 
 async function main(): Promise<void> {
@@ -21,24 +21,27 @@ async function main(): Promise<void> {
   const argv = await yargs(process.argv.slice(2))
     .scriptName('torchbridge-train')
     .parserConfiguration(PARSER_CONFIGURATION)
-    .usage('$0 [options]\n\nTrains AlexNet on DIR/train and validates on DIR/val. With no options: ./hymenoptera_data if present, otherwise a generated two-class data set.\n' +
+    .usage('$0 [options]\n\nTrains AlexNet (or --arch) on DIR/train and validates on DIR/val. With no options: ./hymenoptera_data if present, otherwise a generated two-class data set.\n' +
       'With --resume RUN/last.ckpt alone, continues that run with its own settings; options given with it change them (the run says which).')
     .option('data', { type: 'string', requiresArg: true, describe: 'Folder with train/ and val/ (default: ./hymenoptera_data, else a generated set)' })
     .option('weights', { type: 'string', requiresArg: true, defaultDescription: '"DEFAULT"', describe: "Starting weights: DEFAULT (torchvision's, from PyTorch's cache), a .pth or a run's last.ckpt (another head's classifier is replaced), or none" })
-    .option('head', choiceOption('head', ['replace', 'append'],  'replace classifier.6, or append Linear(1000,k)+Softmax (recipe default: finetune replace, seed append)'))
+    .option('arch', choiceOption('arch', ['alexnet', 'resnet18', 'resnet34', 'resnet50', 'vgg11_bn', 'vgg16', 'mobilenet_v2'], "torchvision architecture, with torchvision's state_dict layout and DEFAULT weights", '"alexnet"'))
+    .option('head', choiceOption('head', ['replace', 'append'],  "replace the classifier (alexnet/vgg classifier.6, resnet fc, mobilenet_v2 classifier.1), or append Linear(1000,k)+Softmax (AlexNet only; recipe default: finetune replace, seed append)"))
     .option('recipe', choiceOption('recipe', ['seed', 'finetune'], "seed: the article's exact recipe; finetune: a practitioner's default", '"finetune"'))
     .option('epochs', numberOption('epochs', 'positive integer', 'Epochs (recipe default: finetune 5, seed 700)'))
     .option('batch-size', numberOption('batch-size', 'positive integer', 'Batch size (recipe default: finetune 32, seed 1)'))
     .option('lr', numberOption('lr', 'non-negative number', 'Learning rate (recipe default: finetune 1e-4, seed 1e-8)'))
-    .option('optimizer', choiceOption('optimizer', ['adam', 'sgd'], 'Optimizer (recipe default: adam)'))
+    .option('optimizer', choiceOption('optimizer', ['adam', 'adamw', 'sgd'], 'Optimizer (recipe default: adam; adamw decays by --weight-decay, default 0)'))
     .option('momentum', numberOption('momentum', 'non-negative number', 'SGD momentum (default 0.9)'))
     .option('weight-decay', numberOption('weight-decay', 'non-negative number', 'L2 weight decay (default 0)'))
     .option('scheduler', choiceOption('scheduler', ['cosine', 'step', 'none'], 'LR schedule, stepped per epoch (default cosine)'))
     .option('t-max', numberOption('t-max', 'positive integer', 'Cosine period / StepLR step in epochs (default: finetune the epochs, seed 50)'))
-    .option('freeze-features', { type: 'boolean', defaultDescription: 'false', describe: 'Train only the classifier (needs pretrained weights and --head replace)' })
+    .option('warmup-epochs', numberOption('warmup-epochs', 'non-negative integer', 'Epochs of LinearLR warm-up (start factor 1/3) before the schedule, through SequentialLR', '0'))
+    .option('clip-grad-norm', numberOption('clip-grad-norm', 'non-negative number', "Clip the gradients' total 2-norm to this before each step (0: off)", '0'))
+    .option('freeze-features', { type: 'boolean', defaultDescription: 'false', describe: "AlexNet: freeze its features; other --arch: train only the classifier (needs pretrained weights and --head replace)" })
     .option('exact', { type: 'boolean', defaultDescription: 'false', describe: "PyTorch's op-by-op optimizer arithmetic (bitwise PyTorch) instead of the fused native step" })
     .option('amp', choiceOption('amp', ['off', 'bf16', 'fp16'], 'Mixed precision: autocast to bfloat16 (CPU or CUDA) or float16 with loss scaling (CUDA)', '"off"'))
-    .option('image-size', numberOption('image-size', 'positive integer', 'Crop/resize size, at least 63 for AlexNet (default 224; 64 for the generated set)'))
+    .option('image-size', numberOption('image-size', 'positive integer', 'Crop/resize size, at least 63 for AlexNet, 32 for the others (default 224; 64 for the generated set)'))
     .option('device', deviceOption('auto (CUDA when available), cpu, cuda or cuda:N', '"auto"'))
     .option('threads', numberOption('threads', 'non-negative integer', 'Intra-op threads (0: all cores)', '0'))
     .option('seed', numberOption('seed', 'non-negative integer', 'Seeds initialisation, shuffling, augmentation and dropout', '0'))

@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const argv = await yargs(process.argv.slice(2))
     .scriptName('torchbridge-validate')
     .parserConfiguration(PARSER_CONFIGURATION)
-    .usage('$0 --weights W --data DIR\n\nAccuracy, loss, per-class accuracy and the confusion matrix of a model written by train (best.pth, last.ckpt) or by PyTorch (a torchvision AlexNet state_dict).')
+    .usage('$0 --weights W --data DIR\n\nAccuracy, loss, per-class accuracy and the confusion matrix of a model written by train (best.pth, last.ckpt) or by PyTorch (a torchvision AlexNet, ResNet, VGG or MobileNetV2 state_dict).')
     .option('weights', { type: 'string', requiresArg: true, demandOption: true, describe: 'best.pth / last.ckpt / a PyTorch .pth' })
     .option('data', { type: 'string', requiresArg: true, demandOption: true, describe: 'An ImageFolder (or a folder with val/)' })
     .option('batch-size', numberOption('batch-size', 'positive integer', 'Evaluation batch size', '32'))
@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   const { checkDevice, cuda, setNumThreads } = require('../runtime') as typeof import('../runtime');
   const { evaluate, evalTransform, loadTrainedModel } = require('../training') as typeof import('../training');
   const { ProgressBar } = require('../training/progress') as typeof import('../training/progress');
+  const { CLASSIFIER } = require('../training/recipe') as typeof import('../training/recipe');
 
   const device = argv.device === undefined || argv.device === 'auto' ? (cuda.isAvailable() ? 'cuda' : 'cpu') : checkDevice('validate', '--device', argv.device);
   if (argv.threads !== undefined && argv.threads > 0) setNumThreads(argv.threads);
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   const ds = await ImageFolder.create(root, { transform: evalTransform(meta) });
   if (ds.classes.length !== meta.classes.length) {
     throw new TorchError(
-      `the model's head has ${meta.classes.length} outputs (${meta.head === 'append' ? 'appended Linear(1000, k)' : 'classifier.6'}) but ${root} has ${ds.classes.length} classes [${ds.classes}]: ` +
+      `the model's head has ${meta.classes.length} outputs (${meta.head === 'append' ? 'appended Linear(1000, k)' : CLASSIFIER[meta.arch ?? 'alexnet']}) but ${root} has ${ds.classes.length} classes [${ds.classes}]: ` +
       'validate with data of the classes it was trained on, or retrain the head',
       'INVALID_ARGUMENT',
     );

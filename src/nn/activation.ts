@@ -20,6 +20,24 @@ export class ReLU extends Module {
   }
 }
 
+/** min(max(0, x), 6), as torch.nn.ReLU6 (a Hardtanh(0, 6)). */
+export class ReLU6 extends Module {
+  readonly inplace: boolean;
+
+  constructor(opts: { inplace?: boolean } = {}) {
+    super();
+    this.inplace = bool('nn.ReLU6', 'inplace', options('nn.ReLU6', opts).inplace ?? false);
+  }
+
+  forward(input: Tensor): Promise<Tensor> {
+    return F.relu6(input, this.inplace);
+  }
+
+  protected extraRepr(): string {
+    return this.inplace ? 'inplace=true' : '';
+  }
+}
+
 let warnedImplicitDim = false;
 
 /** Softmax over `dim`. Without `dim` it warns and picks PyTorch's legacy choice (1 for 2-D input). */

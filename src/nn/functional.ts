@@ -55,6 +55,39 @@ export function relu(input: Tensor, inplace = false): Promise<Tensor> {
   return op(w, ip ? [] : [x], () => native.relu(h, ip, mode), ip ? [x] : []);
 }
 
+export function hardtanh(input: Tensor, minVal = -1, maxVal = 1, inplace = false): Promise<Tensor> {
+  return hardtanhOp('nn.functional.hardtanh', input, minVal, maxVal, inplace);
+}
+
+/** min(max(0, x), 6): PyTorch's relu6, which is hardtanh(x, 0, 6). */
+export function relu6(input: Tensor, inplace = false): Promise<Tensor> {
+  return hardtanhOp('nn.functional.relu6', input, 0, 6, inplace);
+}
+
+function hardtanhOp(w: string, input: Tensor, minVal: number, maxVal: number, inplace: boolean): Promise<Tensor> {
+  const x = tensorArg(w, 'input', input);
+  const lo = finite(w, 'minVal', minVal);
+  const hi = finite(w, 'maxVal', maxVal, lo);
+  const ip = bool(w, 'inplace', inplace);
+  const mode = execMode();
+  const h = x._h(w, 'input');
+  return op(w, ip ? [] : [x], () => native.hardtanh(h, lo, hi, ip, mode), ip ? [x] : []);
+}
+
+/**
+ * `input += other` in place (broadcasting `other`), recorded by autograd: the residual add of
+ * torchvision's blocks (`out += identity`). Resolves with a new handle to `input`'s tensor.
+ */
+export function add_(input: Tensor, other: Tensor): Promise<Tensor> {
+  const w = 'nn.functional.add_';
+  const x = tensorArg(w, 'input', input);
+  const o = tensorArg(w, 'other', other);
+  const mode = execMode();
+  const hx = x._h(w, 'input');
+  const ho = o._h(w, 'other');
+  return op(w, [o], () => native.add_(hx, ho, mode), [x]);
+}
+
 export interface MaxPool2dOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];

@@ -1,7 +1,8 @@
 export { Module, StateDict, LoadStateDictResult } from './module';
 export { Linear, LinearOptions } from './linear';
 export { Conv2d, Conv2dOptions } from './conv';
-export { ReLU, Softmax } from './activation';
+export { ReLU, ReLU6, Softmax } from './activation';
+export { BatchNorm2d, BatchNormOptions } from './batchnorm';
 export { MaxPool2d, MaxPool2dOptions, AdaptiveAvgPool2d } from './pooling';
 export { Dropout } from './dropout';
 export { Flatten } from './flatten';

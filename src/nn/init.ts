@@ -81,6 +81,23 @@ export function kaimingUniform_(t: Tensor, a = 0): Tensor {
   return uniform_(t, -bound, bound);
 }
 
+/**
+ * kaiming_normal_: N(0, std) with std = gain / sqrt(fan), gain sqrt(2 / (1 + a^2)) for
+ * nonlinearity 'leaky_relu' (slope a) and sqrt(2) for 'relu', as Python computes them.
+ */
+export function kaimingNormal_(t: Tensor, opts: { a?: number; mode?: 'fan_in' | 'fan_out'; nonlinearity?: 'relu' | 'leaky_relu' } = {}): Tensor {
+  const where = 'nn.init.kaimingNormal_';
+  const a = finite(where, 'a', opts.a ?? 0);
+  const mode = opts.mode ?? 'fan_in';
+  if (mode !== 'fan_in' && mode !== 'fan_out') throw invalid(where, 'mode', "'fan_in' or 'fan_out'", mode);
+  const nonlinearity = opts.nonlinearity ?? 'leaky_relu';
+  if (nonlinearity !== 'relu' && nonlinearity !== 'leaky_relu') throw invalid(where, 'nonlinearity', "'relu' or 'leaky_relu'", nonlinearity);
+  const [fanIn, fanOut] = calculateFanInAndFanOut(check(where, t));
+  const gain = nonlinearity === 'relu' ? Math.sqrt(2.0) : Math.sqrt(2.0 / (1 + a * a));
+  const std = gain / Math.sqrt(mode === 'fan_in' ? fanIn : fanOut);
+  return normal_(t, 0, std);
+}
+
 /** Linear/Conv default initialisation (reset_parameters in PyTorch). */
 export function defaultLayerInit(weight: Tensor, bias: Tensor | null): void {
   kaimingUniform_(weight, Math.sqrt(5));

@@ -166,7 +166,9 @@ export async function restoreCheckpoint(
 export function refitSchedule(state: TrainingState, c: TrainConfig, restretch: boolean, epoch: number, log: (message: string) => void): void {
   const { scheduler, optimizer: opt } = state;
   if (!scheduler) return;
-  if (restretch) {
+  if (restretch && !(scheduler instanceof optim.lrScheduler.CosineAnnealingLR || scheduler instanceof optim.lrScheduler.StepLR)) {
+    log(`the schedule follows --warmup-epochs ${c.warmupEpochs} and its own period, which a resumed run keeps`);
+  } else if (restretch) {
     const before = opt.paramGroups[0].lr;
     if (scheduler instanceof optim.lrScheduler.CosineAnnealingLR) scheduler.tMax = c.tMax;
     else (scheduler as optim.lrScheduler.StepLR).stepSize = c.tMax;

@@ -7,23 +7,31 @@ import { bool, finite, int, invalid, oneOf } from '../arguments';
 
 export type Recipe = 'seed' | 'finetune';
 export type Head = 'replace' | 'append';
+export type Arch = 'alexnet' | 'resnet18' | 'resnet34' | 'resnet50' | 'vgg11_bn' | 'vgg16' | 'mobilenet_v2';
+export const ARCHS: readonly Arch[] = ['alexnet', 'resnet18', 'resnet34', 'resnet50', 'vgg11_bn', 'vgg16', 'mobilenet_v2'];
 
 export interface TrainConfig {
   /** Folder with train/ and val/ ImageFolder trees. */
   data: string;
   /** 'DEFAULT' (torchvision's ImageNet weights), a path, or 'none' (train from scratch). */
   weights: string;
+  /** The torchvision architecture trained (AlexNet unless --arch says otherwise). */
+  arch: Arch;
   head: Head;
   recipe: Recipe;
   epochs: number;
   batchSize: number;
   lr: number;
-  optimizer: 'adam' | 'sgd';
+  optimizer: 'adam' | 'adamw' | 'sgd';
   momentum: number;
   weightDecay: number;
   scheduler: 'cosine' | 'step' | 'none';
-  /** Cosine period (default: the epochs) or StepLR step size. */
+  /** Cosine period (default: the epochs after the warm-up) or StepLR step size. */
   tMax: number;
+  /** Epochs of LinearLR warm-up (PyTorch's start factor 1/3) before the schedule, through SequentialLR (0: none). */
+  warmupEpochs: number;
+  /** Clip the gradients' total 2-norm to this before each optimizer step (0: no clipping). */
+  clipGradNorm: number;
   freezeFeatures: boolean;
   /** PyTorch's op-by-op optimizer arithmetic instead of the fused native step. */
   exact: boolean;
@@ -61,7 +69,7 @@ export interface RecipeDetails {
   pytorchDataLoader: boolean;
 }
 
-export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'device' | 'threads' | 'seed' | 'out' | 'resume' | 'evalEvery' | 'skipBadImages' | 'json' | 'imageSize' | 'exact' | 'amp' | 'keepBestBy' | 'patience'> & RecipeDetails> = {
+export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'device' | 'threads' | 'seed' | 'out' | 'resume' | 'evalEvery' | 'skipBadImages' | 'json' | 'imageSize' | 'exact' | 'amp' | 'keepBestBy' | 'patience' | 'arch' | 'warmupEpochs' | 'clipGradNorm'> & RecipeDetails> = {
   seed: {
     recipe: 'seed', head: 'append', epochs: 700, batchSize: 1, lr: 1e-8, optimizer: 'adam', momentum: 0, weightDecay: 0,
     scheduler: 'cosine', tMax: 50, freezeFeatures: false,
@@ -75,6 +83,7 @@ export const RECIPES: Record<Recipe, Omit<TrainConfig, 'data' | 'weights' | 'dev
 };
 
 export const DEFAULTS = {
+  arch: 'alexnet' as const, warmupEpochs: 0, clipGradNorm: 0,
   weights: 'DEFAULT', device: 'auto' as const, threads: 0, seed: 0, evalEvery: 1, skipBadImages: false, json: false, imageSize: 224, exact: false, amp: 'off' as const,
   keepBestBy: 'val_acc' as const, patience: 0,
 };
@@ -86,6 +95,9 @@ export const DEFAULTS = {
  * first 15: floor((s - 7) / 4) >= 14, s >= 63.
  */
 export const ALEXNET_MIN_IMAGE_SIZE = 63;
+
+/** The smallest side the other architectures take: VGG's five 2x2 pools (ResNet and MobileNetV2 halve five times too). */
+export const MIN_IMAGE_SIZE = 32;
 
 /** Fills a partial config from its recipe and validates everything, naming the option at fault. */
 export function resolveConfig(partial: Partial<TrainConfig> & { data: string; out: string }): TrainConfig & RecipeDetails {
@@ -104,16 +116,24 @@ export function resolveConfig(partial: Partial<TrainConfig> & { data: string; ou
   if (!['DEFAULT', 'none'].includes(c.weights) && !fs.existsSync(c.weights) && c.resume === undefined) { // resuming does not read them
     throw new TorchError(`${where}: --weights ${c.weights} does not exist`, 'INVALID_ARGUMENT');
   }
+  oneOf(where, 'arch', c.arch, ARCHS);
   oneOf(where, 'head', c.head, ['replace', 'append'] as const);
+  if (c.arch !== 'alexnet' && c.head === 'append') {
+    throw new TorchError(`${where}: --head append is AlexNet's seed recipe; --arch ${c.arch} replaces its classifier (--head replace)`, 'INVALID_ARGUMENT');
+  }
   int(where, 'epochs', c.epochs, 1);
   int(where, 'batchSize', c.batchSize, 1);
   finite(where, 'lr', c.lr, 0);
-  oneOf(where, 'optimizer', c.optimizer, ['adam', 'sgd'] as const);
+  oneOf(where, 'optimizer', c.optimizer, ['adam', 'adamw', 'sgd'] as const);
   finite(where, 'momentum', c.momentum, 0);
   finite(where, 'weightDecay', c.weightDecay, 0);
   oneOf(where, 'scheduler', c.scheduler, ['cosine', 'step', 'none'] as const);
   int(where, 'tMax', c.tMax, 0);
-  if (c.tMax === 0) c.tMax = c.scheduler === 'step' ? Math.max(1, Math.floor(c.epochs / 3)) : c.epochs;
+  int(where, 'warmupEpochs', c.warmupEpochs, 0);
+  if (c.warmupEpochs >= c.epochs) throw invalid(where, 'warmupEpochs', `fewer than the epochs (${c.epochs})`, c.warmupEpochs);
+  finite(where, 'clipGradNorm', c.clipGradNorm, 0);
+  const scheduled = c.epochs - c.warmupEpochs; // the schedule starts after the warm-up
+  if (c.tMax === 0) c.tMax = c.scheduler === 'step' ? Math.max(1, Math.floor(scheduled / 3)) : scheduled;
   bool(where, 'freezeFeatures', c.freezeFeatures);
   bool(where, 'exact', c.exact);
   oneOf(where, 'amp', c.amp, ['off', 'bf16', 'fp16'] as const);
@@ -121,8 +141,11 @@ export function resolveConfig(partial: Partial<TrainConfig> & { data: string; ou
   int(where, 'threads', c.threads, 0);
   int(where, 'seed', c.seed, 0);
   int(where, 'evalEvery', c.evalEvery, 0);
-  if (!Number.isInteger(c.imageSize) || c.imageSize < ALEXNET_MIN_IMAGE_SIZE) {
+  if (c.arch === 'alexnet' && (!Number.isInteger(c.imageSize) || c.imageSize < ALEXNET_MIN_IMAGE_SIZE)) {
     throw invalid(where, 'imageSize', `integer >= ${ALEXNET_MIN_IMAGE_SIZE} (AlexNet's smallest input: smaller ones shrink to nothing before its last max-pool)`, c.imageSize);
+  }
+  if (c.arch !== 'alexnet' && (!Number.isInteger(c.imageSize) || c.imageSize < MIN_IMAGE_SIZE)) {
+    throw invalid(where, 'imageSize', `integer >= ${MIN_IMAGE_SIZE} (${c.arch}'s smallest input)`, c.imageSize);
   }
   bool(where, 'skipBadImages', c.skipBadImages);
   oneOf(where, 'keepBestBy', c.keepBestBy, ['val_acc', 'val_loss'] as const);

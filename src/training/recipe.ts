@@ -8,7 +8,7 @@ import * as models from '../models';
 import * as nn from '../nn';
 import * as optim from '../optim';
 import { Tensor } from '../tensor';
-import { RecipeDetails, TrainConfig } from './config';
+import { Arch, RecipeDetails, TrainConfig } from './config';
 import { EpochPoint } from './plot';
 
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
@@ -16,6 +16,8 @@ const IMAGENET_STD = [0.229, 0.224, 0.225];
 
 /** What predict/validate need to rebuild a trained model and its preprocessing. */
 export interface ModelMeta {
+  /** Absent in files from before --arch: AlexNet. */
+  arch?: Arch;
   head: 'replace' | 'append';
   classes: string[];
   recipe: 'seed' | 'finetune';
@@ -90,6 +92,32 @@ export function buildModel(head: 'replace' | 'append', classes: number, base = m
   return new nn.Sequential(base, new nn.Linear(1000, classes), new nn.Softmax({ dim: 1 }));
 }
 
+/** Each architecture's own classifier, the layer --head replace replaces (torchvision's names). */
+export const CLASSIFIER: Record<Arch, string> = {
+  alexnet: 'classifier.6', resnet18: 'fc', resnet34: 'fc', resnet50: 'fc', vgg11_bn: 'classifier.6', vgg16: 'classifier.6', mobilenet_v2: 'classifier.1',
+};
+
+/**
+ * A torchvision architecture other than AlexNet with `classes` outputs: its classifier is built
+ * for them, which is what replacing it does (--head replace).
+ */
+export function buildArch(arch: Exclude<Arch, 'alexnet'>, classes: number): nn.Module {
+  return models[arch]({ numClasses: classes });
+}
+
+/**
+ * --freeze-features: AlexNet's features stop learning (its classifier trains); the other
+ * architectures train their classifier only.
+ */
+export function freezeFeatures(model: nn.Module, arch: Arch): void {
+  if (arch === 'alexnet') {
+    for (const p of alexnetOf(model).features.parameters()) p.requiresGrad_(false);
+    return;
+  }
+  const head = `${CLASSIFIER[arch]}.`;
+  for (const [name, p] of model.namedParameters()) if (!name.startsWith(head)) p.requiresGrad_(false);
+}
+
 /** The AlexNet inside a model built by buildModel. */
 export function alexnetOf(model: nn.Module): models.AlexNet {
   return (model instanceof models.AlexNet ? model : (model as nn.Sequential).at(0)) as models.AlexNet;
@@ -116,6 +144,8 @@ export interface TrainStepParts {
   /** Loss scaling under --amp fp16 (float16 gradients underflow without it). */
   scaler?: GradScaler | null;
   amp?: TrainConfig['amp'];
+  /** Clip the gradients' total 2-norm to this before the step (unscaled first under fp16). */
+  clipGradNorm?: number;
   device?: string;
 }
 
@@ -131,14 +161,21 @@ export async function trainStep(parts: TrainStepParts, input: Tensor, target: Te
     const o = await model.forward(input);
     return { out: o, loss: await criterion.forward(o, target) };
   });
+  const clip = parts.clipGradNorm ?? 0;
+  const clipGradients = async () => {
+    if (clip > 0) (await nn.utils.clipGradNorm_(model.parameters().filter((p) => p.requiresGrad), clip)).dispose();
+  };
   if (scaler) {
     const scaled = scaler.scale(loss);
     await scaled.backward();
     scaled.dispose();
+    if (clip > 0) await scaler.unscale_(optimizer);
+    await clipGradients();
     await scaler.step(optimizer);
     await scaler.update();
   } else {
     await loss.backward();
+    await clipGradients();
     await optimizer.step();
   }
   return { out, loss };

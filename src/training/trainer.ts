@@ -22,7 +22,7 @@ import { RecipeDetails, RECIPES, resolveConfig, TrainConfig } from './config';
 import { evaluate, Evaluation } from './evaluate';
 import { renderCurves } from './plot';
 import { ProgressBar } from './progress';
-import { alexnetOf, BestEpoch, buildModel, EpochEvent, evalTransform, ModelMeta, stateDictWithMeta, trainStep, TrainEvents, TrainResult, trainTransform } from './recipe';
+import { BestEpoch, buildArch, buildModel, freezeFeatures, EpochEvent, evalTransform, ModelMeta, stateDictWithMeta, trainStep, TrainEvents, TrainResult, trainTransform } from './recipe';
 import { initialModel } from './weights';
 
 export type TrainOptions = Partial<TrainConfig> & {
@@ -136,6 +136,20 @@ interface Loop extends TrainingState {
   reportSkipped: (loader: DataLoader) => void;
 }
 
+/**
+ * The per-epoch schedule: cosine or step, after --warmup-epochs of LinearLR (PyTorch's default
+ * start factor 1/3) through SequentialLR, as a PyTorch script chains them.
+ */
+function makeScheduler(optimizer: optim.Optimizer<{ lr: number }, object>, c: TrainConfig): optim.lrScheduler.LRScheduler | null {
+  const { lrScheduler } = optim;
+  const main = c.scheduler === 'cosine' ? new lrScheduler.CosineAnnealingLR(optimizer, { tMax: c.tMax })
+    : c.scheduler === 'step' ? new lrScheduler.StepLR(optimizer, { stepSize: c.tMax, gamma: 0.1 }) : null;
+  if (c.warmupEpochs === 0) return main;
+  const warmup = new lrScheduler.LinearLR(optimizer, { totalIters: c.warmupEpochs });
+  if (!main) return warmup;
+  return new lrScheduler.SequentialLR(optimizer, { schedulers: [warmup, main], milestones: [c.warmupEpochs] });
+}
+
 async function trainLoop(run: Run): Promise<TrainResult> {
   const { c, ck, world, isMain, events, log } = run;
   if (c.threads > 0) setNumThreads(c.threads);
@@ -145,19 +159,19 @@ async function trainLoop(run: Run): Promise<TrainResult> {
   const classes = meta.classes;
   manualSeed(c.seed);
   // Resuming loads every weight from the checkpoint: no pretrained weights are read.
-  const model = ck ? await nn.init.initDeferred(() => buildModel(c.head, classes.length)) : await initialModel(c, classes, run.weightsExplicit, log);
-  if (c.freezeFeatures) for (const p of alexnetOf(model).features.parameters()) p.requiresGrad_(false);
+  const fresh = () => (c.arch === 'alexnet' ? buildModel(c.head, classes.length) : buildArch(c.arch, classes.length));
+  const model = ck ? await nn.init.initDeferred(fresh) : await initialModel(c, classes, run.weightsExplicit, log);
+  if (c.freezeFeatures) freezeFeatures(model, c.arch);
   if (device !== 'cpu') await model.to(device as Device);
   const params = model.parameters().filter((p) => p.requiresGrad);
-  const optimizer = c.optimizer === 'adam'
-    ? new optim.Adam(params, { lr: c.lr, weightDecay: c.weightDecay, fused: !c.exact })
-    : new optim.SGD(params, { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, fused: !c.exact });
+  const optimizer = c.optimizer === 'adam' ? new optim.Adam(params, { lr: c.lr, weightDecay: c.weightDecay, fused: !c.exact })
+    : c.optimizer === 'adamw' ? new optim.AdamW(params, { lr: c.lr, weightDecay: c.weightDecay, fused: !c.exact })
+      : new optim.SGD(params, { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, fused: !c.exact });
   // Whatever happens (an error such as out of memory included), the model and optimizer state
   // are freed here, not left to the garbage collector: a retry must find the memory free.
   let net: nn.Module = model;
   try {
-    const scheduler = c.scheduler === 'cosine' ? new optim.lrScheduler.CosineAnnealingLR(optimizer, { tMax: c.tMax })
-      : c.scheduler === 'step' ? new optim.lrScheduler.StepLR(optimizer, { stepSize: c.tMax, gamma: 0.1 }) : null;
+    const scheduler = makeScheduler(optimizer, c);
     // float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
     const scaler = c.amp === 'fp16' ? new GradScaler() : null;
     const sampler = world.size > 1 ? new DistributedSampler(trainSet.length, { shuffle: c.shuffle, seed: c.seed }) : undefined;
@@ -248,7 +262,7 @@ async function openDataSets({ c, ck }: Run): Promise<{ trainSet: ImageFolder; va
   if (ck && ck.meta.classes.join('\n') !== classes.join('\n')) {
     throw new TorchError(`train: --resume ${c.resume} was trained on classes [${ck.meta.classes}], but ${c.data} has [${classes}]`, 'INVALID_ARGUMENT');
   }
-  return { trainSet, valSet, meta: { head: c.head, classes, recipe: c.recipe, imageSize: c.imageSize, normalize: c.normalize } };
+  return { trainSet, valSet, meta: { arch: c.arch, head: c.head, classes, recipe: c.recipe, imageSize: c.imageSize, normalize: c.normalize } };
 }
 
 /**
@@ -263,7 +277,7 @@ async function trainEpoch(loop: Loop, epoch: number, first: number, epochSeed: b
   if (c.zeroGradPerEpoch && first === 0) optimizer.zeroGrad();
   const stepsPerEpoch = trainLoader.length;
   const bar = new ProgressBar(isMain ? stepsPerEpoch : 0, `epoch ${epoch + 1}/${c.epochs}`);
-  const parts = { model: loop.net, optimizer, criterion: loop.criterion, scaler: loop.scaler, amp: c.amp, device };
+  const parts = { model: loop.net, optimizer, criterion: loop.criterion, scaler: loop.scaler, amp: c.amp, device, clipGradNorm: c.clipGradNorm };
   let step = first;
   let interrupted = false;
   try {

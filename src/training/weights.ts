@@ -7,9 +7,18 @@ import * as models from '../models';
 import * as nn from '../nn';
 import { Tensor } from '../tensor';
 import { Checkpoint, CHECKPOINT_FORMAT, disposeTensors } from './checkpoint';
-import { TrainConfig } from './config';
+import { Arch, TrainConfig } from './config';
 import { IMAGENET_CLASSES } from './imagenet-classes';
-import { buildModel, metaOf, ModelMeta } from './recipe';
+import { buildArch, buildModel, CLASSIFIER, metaOf, ModelMeta } from './recipe';
+
+/** The architecture of a state_dict written before ModelMeta had `arch`, or by PyTorch: by its keys. */
+function archOf(sd: Map<string, unknown>): Arch {
+  if (sd.has('fc.weight')) return sd.has('layer1.0.conv3.weight') ? 'resnet50' : sd.has('layer1.2.conv1.weight') ? 'resnet34' : 'resnet18';
+  if (sd.has('features.1.conv.0.0.weight')) return 'mobilenet_v2';
+  if (sd.has('features.1.running_mean')) return 'vgg11_bn';
+  if (sd.has('features.28.weight')) return 'vgg16';
+  return 'alexnet';
+}
 
 /** Loads a model written by train (last.ckpt or best.pth) or by PyTorch (a torchvision AlexNet state_dict with either head). */
 export async function loadTrainedModel(file: string): Promise<{ model: nn.Module; meta: ModelMeta; classesKnown: boolean }> {
@@ -26,6 +35,8 @@ export async function loadTrainedModel(file: string): Promise<{ model: nn.Module
   } else {
     throw new TorchError(`${file} is neither a state_dict nor a checkpoint written by train`, 'BAD_FILE');
   }
+  const arch = meta?.arch ?? archOf(sd);
+  if (arch !== 'alexnet') return loadTrainedArch(file, arch, sd, meta);
   const head = sd.has('1.weight') && sd.has('0.classifier.6.weight') ? 'append' : 'replace';
   const headKey = head === 'append' ? '1.weight' : 'classifier.6.weight';
   const headWeight = sd.get(headKey);
@@ -49,8 +60,53 @@ export async function loadTrainedModel(file: string): Promise<{ model: nn.Module
   return { model, meta: full, classesKnown };
 }
 
+/** loadTrainedModel for the architectures other than AlexNet (their classifier replaced, never appended). */
+async function loadTrainedArch(file: string, arch: Exclude<Arch, 'alexnet'>, sd: Map<string, Tensor>, meta: Partial<ModelMeta> | undefined): Promise<{ model: nn.Module; meta: ModelMeta; classesKnown: boolean }> {
+  const headWeight = sd.get(`${CLASSIFIER[arch]}.weight`);
+  if (!headWeight) throw new TorchError(`${file} does not hold a ${arch} state_dict: no '${CLASSIFIER[arch]}.weight'`, 'BAD_FILE');
+  const k = headWeight.shape[0];
+  const classesKnown = Array.isArray(meta?.classes) && meta!.classes.length === k;
+  const full: ModelMeta = {
+    arch,
+    head: 'replace',
+    classes: classesKnown ? meta!.classes! : k === 1000 ? [...IMAGENET_CLASSES] : Array.from({ length: k }, (_, i) => String(i)),
+    recipe: meta?.recipe ?? 'finetune',
+    imageSize: meta?.imageSize ?? 224,
+    normalize: meta?.normalize ?? true,
+  };
+  const model = await nn.init.initDeferred(() => buildArch(arch, k));
+  try {
+    await model.loadStateDict(sd);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  } finally {
+    for (const t of sd.values()) t.dispose();
+  }
+  return { model, meta: full, classesKnown };
+}
+
+/**
+ * A new run's starting weights for --arch other than AlexNet: torchvision's ImageNet weights
+ * (DEFAULT) or a torchvision-layout state_dict, with a new classifier for the classes; or none.
+ */
+async function initialArchModel(c: TrainConfig, arch: Exclude<Arch, 'alexnet'>, classes: string[], weightsExplicit: boolean, log: (m: string) => void): Promise<nn.Module> {
+  const factory = models[arch];
+  let file = c.weights === 'DEFAULT' ? factory.defaultWeightsPath() : c.weights;
+  if (c.weights === 'DEFAULT' && !fs.existsSync(file) && !weightsExplicit) {
+    log(`no pretrained weights at ${file}: training from scratch (to fine-tune, put torchvision's ${factory.weights.file} there or pass --weights PATH)`);
+    file = 'none';
+  }
+  if (file === 'none') return nn.init.initDeferred(() => buildArch(arch, classes.length));
+  const n = classes.length;
+  const model = await factory.pretrained({ weights: c.weights === 'DEFAULT' ? 'DEFAULT' : file, numClasses: n });
+  log(`loaded weights from ${file} ${n === 1000 ? `with its ${CLASSIFIER[arch]}` : `and a new ${CLASSIFIER[arch]} for ${n} classes`}`);
+  return model;
+}
+
 /** The starting weights of a new run: torchvision's ImageNet AlexNet (DEFAULT), a file, or none. */
 export async function initialModel(c: TrainConfig, classes: string[], weightsExplicit: boolean, log: (m: string) => void): Promise<nn.Module> {
+  if (c.arch !== 'alexnet') return initialArchModel(c, c.arch, classes, weightsExplicit, log);
   const base = await nn.init.initDeferred(() => models.alexnet());
   let file = c.weights;
   if (c.weights === 'DEFAULT') {
