@@ -161,16 +161,16 @@ std::vector<double> OptionDoubleList(const Napi::Object& options, const char* na
 
 std::vector<at::Tensor> OptionTensorList(const Napi::Object& options, const char* name, bool allowUndefined) {
   std::vector<at::Tensor> out;
-  if (!TensorList(options.Env(), options.Get(name), allowUndefined, out)) throw OptionError(options, name, "an array of tensor handles");
+  if (!TensorList(options.Env(), options.Get(name), allowUndefined, out))
+    throw OptionError(options, name, "an array of tensor handles");
   return out;
 }
 
 namespace {
 // The dtype names of src/tensor.ts and of checkpoints.
 const std::pair<const char*, at::ScalarType> kDtypes[] = {
-    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf},
-    {"bfloat16", at::kBFloat16}, {"int64", at::kLong}, {"int32", at::kInt},
-    {"int16", at::kShort}, {"int8", at::kChar}, {"uint8", at::kByte}, {"bool", at::kBool},
+    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf}, {"bfloat16", at::kBFloat16}, {"int64", at::kLong},
+    {"int32", at::kInt},     {"int16", at::kShort},    {"int8", at::kChar},    {"uint8", at::kByte},        {"bool", at::kBool},
 };
 }  // namespace
 

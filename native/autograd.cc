@@ -81,9 +81,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   at::Tensor loss = ArgTensor(info, 0);
   c10::optional<at::Tensor> gradient = ArgOptTensor(info, 1);
   bool retainGraph = ArgBool(info, 2);
-  return ComputeVoid(info.Env(), true, [loss, gradient, retainGraph]() {
-    loss.backward(gradient.value_or(at::Tensor()), retainGraph);
-  });
+  return ComputeVoid(info.Env(), true,
+                     [loss, gradient, retainGraph]() { loss.backward(gradient.value_or(at::Tensor()), retainGraph); });
 }
 
 // graphLeaves(root): the leaves whose .grad a backward() from root accumulates into, so that
@@ -143,8 +142,10 @@ void ZeroGrad(const Napi::CallbackInfo& info) {
       if (setToNone) {
         g.reset();
       } else {
-        if (g.grad_fn()) g = g.detach();
-        else g.requires_grad_(false);
+        if (g.grad_fn())
+          g = g.detach();
+        else
+          g.requires_grad_(false);
         if (!DeferZero(g)) g.zero_();
       }
     }

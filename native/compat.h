@@ -84,9 +84,8 @@ inline c10::optional<DeviceMemory> DeviceMemoryStats(int device) {
 #ifdef TB_HAVE_ACCELERATOR_MEMORY
   auto stats = at::accelerator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
   // Index 0 of each StatArray is the aggregate over the small and large pools.
-  return DeviceMemory{stats.allocated_bytes[0].current, stats.allocated_bytes[0].peak,
-                      stats.reserved_bytes[0].current, stats.reserved_bytes[0].peak,
-                      stats.num_alloc_retries, stats.num_ooms};
+  return DeviceMemory{stats.allocated_bytes[0].current, stats.allocated_bytes[0].peak, stats.reserved_bytes[0].current,
+                      stats.reserved_bytes[0].peak,     stats.num_alloc_retries,       stats.num_ooms};
 #else
   return c10::nullopt;
 #endif

@@ -138,7 +138,8 @@ std::string LostRanks(const Group& g) {
     for (int r = 0; r < g.size; r++) {
       std::string where = ToString(g.store->get(Key("process/" + std::to_string(r))));
       size_t space = where.rfind(' ');
-      if (r != g.rank && where.substr(0, space) == host) local.emplace_back(r, static_cast<pid_t>(std::stol(where.substr(space + 1))));
+      if (r != g.rank && where.substr(0, space) == host)
+        local.emplace_back(r, static_cast<pid_t>(std::stol(where.substr(space + 1))));
     }
     for (int attempt = 0; attempt < 20; attempt++) {
       std::string lost;
@@ -160,8 +161,8 @@ void Await(const Group& g, const c10::intrusive_ptr<c10d::Work>& work, const cha
     work->wait(g.timeout);
   } catch (const std::exception& e) {
     std::string msg = e.what();
-    throw std::runtime_error(std::string(what) + " failed on rank " + std::to_string(g.rank) + " of " + std::to_string(g.size) + ": " +
-                             LostRanks(g) + " (timeout " + std::to_string(g.timeout.count()) + " ms; " +
+    throw std::runtime_error(std::string(what) + " failed on rank " + std::to_string(g.rank) + " of " + std::to_string(g.size) +
+                             ": " + LostRanks(g) + " (timeout " + std::to_string(g.timeout.count()) + " ms; " +
                              msg.substr(0, msg.find('\n')) + ")");
   }
 }
@@ -290,9 +291,7 @@ void RegisterDistributed(Napi::Env env, Napi::Object exports) {
 #else  // a libtorch without Gloo, or no gloo headers: torchbridge.dist reports itself unavailable
 
 namespace tb {
-void RegisterDistributed(Napi::Env env, Napi::Object exports) {
-  exports.Set("distAvailable", Napi::Boolean::New(env, false));
-}
+void RegisterDistributed(Napi::Env env, Napi::Object exports) { exports.Set("distAvailable", Napi::Boolean::New(env, false)); }
 }  // namespace tb
 
 #endif

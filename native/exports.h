@@ -16,7 +16,8 @@ struct NativeFunction {
 
 inline void ExportFunctions(Napi::Env env, Napi::Object exports, std::initializer_list<NativeFunction> functions) {
   for (const NativeFunction& f : functions) {
-    exports.Set(f.name, f.callback ? Napi::Function::New(env, f.callback, f.name) : Napi::Function::New(env, f.voidCallback, f.name));
+    exports.Set(f.name,
+                f.callback ? Napi::Function::New(env, f.callback, f.name) : Napi::Function::New(env, f.voidCallback, f.name));
   }
 }
 

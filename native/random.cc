@@ -46,7 +46,8 @@ Napi::Value TorchDraw(const Napi::CallbackInfo& info) {
       return Napi::Number::New(env, at::empty({1}, at::kFloat).uniform_(ArgDouble(info, 1), ArgDouble(info, 2)).item<float>());
     }
     if (kind == "expUniform") {  // torch.exp(torch.empty(1).uniform_(a, b)).item(), RandomResizedCrop's aspect
-      return Napi::Number::New(env, at::empty({1}, at::kFloat).uniform_(ArgDouble(info, 1), ArgDouble(info, 2)).exp().item<float>());
+      return Napi::Number::New(env,
+                               at::empty({1}, at::kFloat).uniform_(ArgDouble(info, 1), ArgDouble(info, 2)).exp().item<float>());
     }
     if (kind == "randint") {
       at::Tensor r = at::randint(ArgInt(info, 1), ArgInt(info, 2), {1}, at::TensorOptions().dtype(at::kLong));
@@ -112,8 +113,13 @@ Napi::Value GeneratorDraw(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterRandom(Napi::Env env, Napi::Object exports) {
-  ExportFunctions(env, exports, {{"manualSeed", ManualSeed}, {"getRngState", GetRngState}, {"setRngState", SetRngState},
-                                 {"torchDraw", TorchDraw}, {"randperm", Randperm}, {"generatorDraw", GeneratorDraw}});
+  ExportFunctions(env, exports,
+                  {{"manualSeed", ManualSeed},
+                   {"getRngState", GetRngState},
+                   {"setRngState", SetRngState},
+                   {"torchDraw", TorchDraw},
+                   {"randperm", Randperm},
+                   {"generatorDraw", GeneratorDraw}});
 }
 
 }  // namespace tb

@@ -88,10 +88,12 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   std::smatch loaded;
   std::string config = at::show_config();
-  o.Set("torchVersion", std::regex_search(config, loaded, std::regex("TORCH_VERSION=([0-9][^,\\s]*)")) ? loaded[1].str() : std::string("unknown"));
+  o.Set("torchVersion", std::regex_search(config, loaded, std::regex("TORCH_VERSION=([0-9][^,\\s]*)")) ? loaded[1].str()
+                                                                                                       : std::string("unknown"));
   o.Set("headerVersion", TORCH_VERSION);
   Dl_info where{};
-  o.Set("libraryPath", dladdr(reinterpret_cast<void*>(&at::show_config), &where) && where.dli_fname ? where.dli_fname : "unknown");
+  o.Set("libraryPath",
+        dladdr(reinterpret_cast<void*>(&at::show_config), &where) && where.dli_fname ? where.dli_fname : "unknown");
   o.Set("cudaCompiled", at::detail::getCUDAHooks().hasCUDA());
   o.Set("parallelInfo", at::get_parallel_info());
   return o;

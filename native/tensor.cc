@@ -60,9 +60,7 @@ Napi::Array TensorArray(Napi::Env env, const std::vector<at::Tensor>& tensors) {
 // ---- tensor functions ----------------------------------------------------------------------
 namespace {
 
-at::TensorOptions Options(at::ScalarType dtype, at::Device device) {
-  return at::TensorOptions().dtype(dtype).device(device);
-}
+at::TensorOptions Options(at::ScalarType dtype, at::Device device) { return at::TensorOptions().dtype(dtype).device(device); }
 
 // fromData(typedArray, shape, dtype, device): copies the data into a new tensor.
 Napi::Value FromData(const Napi::CallbackInfo& info) {
@@ -74,14 +72,29 @@ Napi::Value FromData(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] {
     at::ScalarType source;
     switch (array.TypedArrayType()) {
-      case napi_float32_array: source = at::kFloat; break;
-      case napi_float64_array: source = at::kDouble; break;
-      case napi_int32_array: source = at::kInt; break;
-      case napi_bigint64_array: source = at::kLong; break;
-      case napi_int16_array: source = at::kShort; break;
-      case napi_int8_array: source = at::kChar; break;
-      case napi_uint8_array: source = at::kByte; break;
-      default: throw ArgError(info, 0, "a Float32Array, Float64Array, Int32Array, Int16Array, Int8Array, BigInt64Array or Uint8Array");
+      case napi_float32_array:
+        source = at::kFloat;
+        break;
+      case napi_float64_array:
+        source = at::kDouble;
+        break;
+      case napi_int32_array:
+        source = at::kInt;
+        break;
+      case napi_bigint64_array:
+        source = at::kLong;
+        break;
+      case napi_int16_array:
+        source = at::kShort;
+        break;
+      case napi_int8_array:
+        source = at::kChar;
+        break;
+      case napi_uint8_array:
+        source = at::kByte;
+        break;
+      default:
+        throw ArgError(info, 0, "a Float32Array, Float64Array, Int32Array, Int16Array, Int8Array, BigInt64Array or Uint8Array");
     }
     uint8_t* bytes = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
     at::Tensor t = at::from_blob(bytes, shape, at::TensorOptions().dtype(source)).to(Options(dtype, device), false, true);
@@ -107,9 +120,7 @@ Napi::Value ToBuffer(const Napi::CallbackInfo& info) {
 
 Napi::Value Item(const Napi::CallbackInfo& info) {
   at::Tensor t = ArgTensor(info, 0);
-  return Guarded(info.Env(), [&] {
-    return Napi::Number::New(info.Env(), t.item().toDouble());
-  });
+  return Guarded(info.Env(), [&] { return Napi::Number::New(info.Env(), t.item().toDouble()); });
 }
 
 Napi::Value Meta(const Napi::CallbackInfo& info) {
@@ -168,9 +179,8 @@ Napi::Value To(const Napi::CallbackInfo& info) {
   if (!info[2].IsNull() && !info[2].IsUndefined()) dtype = ArgDtype(info, 2);
   bool nonBlocking = ArgBool(info, 3);
   ExecModeGuard mode(ArgMode(info, 4));
-  return Guarded(info.Env(), [&] {
-    return TensorHandle::New(info.Env(), t.to(device, dtype.value_or(t.scalar_type()), nonBlocking));
-  });
+  return Guarded(info.Env(),
+                 [&] { return TensorHandle::New(info.Env(), t.to(device, dtype.value_or(t.scalar_type()), nonBlocking)); });
 }
 
 Napi::Value Unary(const Napi::CallbackInfo& info) {
@@ -179,19 +189,32 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   ExecModeGuard mode(ArgMode(info, 2));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
-    if (op == "neg") r = t.neg();
-    else if (op == "abs") r = t.abs();
-    else if (op == "exp") r = t.exp();
-    else if (op == "log") r = t.log();
-    else if (op == "sqrt") r = t.sqrt();
-    else if (op == "relu") r = t.relu();
-    else if (op == "sigmoid") r = t.sigmoid();
-    else if (op == "tanh") r = t.tanh();
-    else if (op == "isnan") r = t.isnan();
-    else if (op == "detach") r = t.detach();
-    else if (op == "clone") r = t.clone();
-    else if (op == "contiguous") r = t.contiguous();
-    else throw ArgError(info, 0, "a unary op name");
+    if (op == "neg")
+      r = t.neg();
+    else if (op == "abs")
+      r = t.abs();
+    else if (op == "exp")
+      r = t.exp();
+    else if (op == "log")
+      r = t.log();
+    else if (op == "sqrt")
+      r = t.sqrt();
+    else if (op == "relu")
+      r = t.relu();
+    else if (op == "sigmoid")
+      r = t.sigmoid();
+    else if (op == "tanh")
+      r = t.tanh();
+    else if (op == "isnan")
+      r = t.isnan();
+    else if (op == "detach")
+      r = t.detach();
+    else if (op == "clone")
+      r = t.clone();
+    else if (op == "contiguous")
+      r = t.contiguous();
+    else
+      throw ArgError(info, 0, "a unary op name");
     return TensorHandle::New(info.Env(), r);
   });
 }
@@ -210,25 +233,41 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   bool scalar = info[2].IsNumber();
   at::Tensor b;
   at::Scalar s;
-  if (scalar) s = ScalarOf(ArgDouble(info, 2));
-  else b = ArgTensor(info, 2);
+  if (scalar)
+    s = ScalarOf(ArgDouble(info, 2));
+  else
+    b = ArgTensor(info, 2);
   ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
-    if (op == "add") r = scalar ? a.add(s) : a.add(b);
-    else if (op == "sub") r = scalar ? a.sub(s) : a.sub(b);
-    else if (op == "mul") r = scalar ? a.mul(s) : a.mul(b);
-    else if (op == "div") r = scalar ? a.div(s) : a.div(b);
-    else if (op == "pow") r = scalar ? a.pow(s) : a.pow(b);
-    else if (op == "eq") r = scalar ? a.eq(s) : a.eq(b);
-    else if (op == "ne") r = scalar ? a.ne(s) : a.ne(b);
-    else if (op == "lt") r = scalar ? a.lt(s) : a.lt(b);
-    else if (op == "le") r = scalar ? a.le(s) : a.le(b);
-    else if (op == "gt") r = scalar ? a.gt(s) : a.gt(b);
-    else if (op == "ge") r = scalar ? a.ge(s) : a.ge(b);
-    else if (op == "maximum") r = at::maximum(a, scalar ? at::scalar_tensor(s, a.options()) : b);
-    else if (op == "minimum") r = at::minimum(a, scalar ? at::scalar_tensor(s, a.options()) : b);
-    else throw ArgError(info, 0, "a binary op name");
+    if (op == "add")
+      r = scalar ? a.add(s) : a.add(b);
+    else if (op == "sub")
+      r = scalar ? a.sub(s) : a.sub(b);
+    else if (op == "mul")
+      r = scalar ? a.mul(s) : a.mul(b);
+    else if (op == "div")
+      r = scalar ? a.div(s) : a.div(b);
+    else if (op == "pow")
+      r = scalar ? a.pow(s) : a.pow(b);
+    else if (op == "eq")
+      r = scalar ? a.eq(s) : a.eq(b);
+    else if (op == "ne")
+      r = scalar ? a.ne(s) : a.ne(b);
+    else if (op == "lt")
+      r = scalar ? a.lt(s) : a.lt(b);
+    else if (op == "le")
+      r = scalar ? a.le(s) : a.le(b);
+    else if (op == "gt")
+      r = scalar ? a.gt(s) : a.gt(b);
+    else if (op == "ge")
+      r = scalar ? a.ge(s) : a.ge(b);
+    else if (op == "maximum")
+      r = at::maximum(a, scalar ? at::scalar_tensor(s, a.options()) : b);
+    else if (op == "minimum")
+      r = at::minimum(a, scalar ? at::scalar_tensor(s, a.options()) : b);
+    else
+      throw ArgError(info, 0, "a binary op name");
     return TensorHandle::New(info.Env(), r);
   });
 }
@@ -243,13 +282,20 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   ExecModeGuard mode(ArgMode(info, 4));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
-    if (op == "sum") r = all ? t.sum() : t.sum(dims, keepdim);
-    else if (op == "mean") r = all ? t.mean() : t.mean(dims, keepdim);
-    else if (op == "amax") r = t.amax(dims, keepdim);
-    else if (op == "amin") r = t.amin(dims, keepdim);
-    else if (op == "max" && all) r = t.max();
-    else if (op == "min" && all) r = t.min();
-    else throw ArgError(info, 0, "a reduction name");
+    if (op == "sum")
+      r = all ? t.sum() : t.sum(dims, keepdim);
+    else if (op == "mean")
+      r = all ? t.mean() : t.mean(dims, keepdim);
+    else if (op == "amax")
+      r = t.amax(dims, keepdim);
+    else if (op == "amin")
+      r = t.amin(dims, keepdim);
+    else if (op == "max" && all)
+      r = t.max();
+    else if (op == "min" && all)
+      r = t.min();
+    else
+      throw ArgError(info, 0, "a reduction name");
     return TensorHandle::New(info.Env(), r);
   });
 }
@@ -274,18 +320,36 @@ Napi::Value ShapeOp(const Napi::CallbackInfo& info) {
     auto need = [&](size_t n) {
       if (args.size() != n) throw ArgError(info, 2, "the right number of dimensions");
     };
-    if (op == "reshape") r = t.reshape(args);
-    else if (op == "unsqueeze") { need(1); r = t.unsqueeze(args[0]); }
-    else if (op == "squeeze") r = args.empty() ? t.squeeze() : t.squeeze(args[0]);
-    else if (op == "flatten") { need(2); r = t.flatten(args[0], args[1]); }
-    else if (op == "transpose") { need(2); r = t.transpose(args[0], args[1]); }
-    else if (op == "permute") r = t.permute(args);
-    else if (op == "view") r = t.view(args);
-    else if (op == "expand") r = t.expand(args);
-    else if (op == "narrow") { need(3); r = t.narrow(args[0], args[1], args[2]); }
-    else if (op == "select") { need(2); r = t.select(args[0], args[1]); }
-    else if (op == "slice") { need(4); r = t.slice(args[0], args[1], args[2], args[3]); }
-    else throw ArgError(info, 0, "a shape op name");
+    if (op == "reshape")
+      r = t.reshape(args);
+    else if (op == "unsqueeze") {
+      need(1);
+      r = t.unsqueeze(args[0]);
+    } else if (op == "squeeze")
+      r = args.empty() ? t.squeeze() : t.squeeze(args[0]);
+    else if (op == "flatten") {
+      need(2);
+      r = t.flatten(args[0], args[1]);
+    } else if (op == "transpose") {
+      need(2);
+      r = t.transpose(args[0], args[1]);
+    } else if (op == "permute")
+      r = t.permute(args);
+    else if (op == "view")
+      r = t.view(args);
+    else if (op == "expand")
+      r = t.expand(args);
+    else if (op == "narrow") {
+      need(3);
+      r = t.narrow(args[0], args[1], args[2]);
+    } else if (op == "select") {
+      need(2);
+      r = t.select(args[0], args[1]);
+    } else if (op == "slice") {
+      need(4);
+      r = t.slice(args[0], args[1], args[2], args[3]);
+    } else
+      throw ArgError(info, 0, "a shape op name");
     return TensorHandle::New(info.Env(), r);
   });
 }
@@ -298,22 +362,27 @@ Napi::Value Factory(const Napi::CallbackInfo& info) {
   auto opts = Options(ArgDtype(info, 3), ArgDevice(info, 4));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
-    if (kind == "zeros") r = at::zeros(shape, opts);
-    else if (kind == "ones") r = at::ones(shape, opts);
-    else if (kind == "full") r = at::full(shape, value, opts);
-    else if (kind == "rand") r = at::rand(shape, opts);
-    else if (kind == "randn") r = at::randn(shape, opts);
-    else if (kind == "empty") r = at::empty(shape, opts);
-    else throw ArgError(info, 0, "a factory name");
+    if (kind == "zeros")
+      r = at::zeros(shape, opts);
+    else if (kind == "ones")
+      r = at::ones(shape, opts);
+    else if (kind == "full")
+      r = at::full(shape, value, opts);
+    else if (kind == "rand")
+      r = at::rand(shape, opts);
+    else if (kind == "randn")
+      r = at::randn(shape, opts);
+    else if (kind == "empty")
+      r = at::empty(shape, opts);
+    else
+      throw ArgError(info, 0, "a factory name");
     return TensorHandle::New(info.Env(), r);
   });
 }
 
 Napi::Value ZerosLike(const Napi::CallbackInfo& info) {
   at::Tensor t = ArgTensor(info, 0);
-  return Guarded(info.Env(), [&] {
-    return TensorHandle::New(info.Env(), at::zeros_like(t, at::MemoryFormat::Preserve));
-  });
+  return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), at::zeros_like(t, at::MemoryFormat::Preserve)); });
 }
 
 Napi::Value Arange(const Napi::CallbackInfo& info) {
@@ -329,10 +398,14 @@ void Fill(const Napi::CallbackInfo& info) {
   double a = ArgDouble(info, 2), b = ArgDouble(info, 3);
   Guarded(info.Env(), [&] {
     c10::AutoGradMode mode(false);
-    if (kind == "uniform") t.uniform_(a, b);
-    else if (kind == "normal") t.normal_(a, b);
-    else if (kind == "constant") t.fill_(a);
-    else throw ArgError(info, 0, "an init kind");
+    if (kind == "uniform")
+      t.uniform_(a, b);
+    else if (kind == "normal")
+      t.normal_(a, b);
+    else if (kind == "constant")
+      t.fill_(a);
+    else
+      throw ArgError(info, 0, "an init kind");
   });
 }
 
@@ -345,13 +418,17 @@ Napi::Value FillMany(const Napi::CallbackInfo& info) {
   for (uint32_t k = 0; k < kindArr.Length(); k++) kinds.push_back(kindArr.Get(k).As<Napi::String>().Utf8Value());
   auto tensors = ArgTensorList(info, 1);
   auto a = ArgDoubleList(info, 2), b = ArgDoubleList(info, 3);
-  if (tensors.size() != kinds.size() || a.size() != kinds.size() || b.size() != kinds.size()) throw ArgError(info, 1, "lists of equal length");
+  if (tensors.size() != kinds.size() || a.size() != kinds.size() || b.size() != kinds.size())
+    throw ArgError(info, 1, "lists of equal length");
   return ComputeVoid(info.Env(), false, [=]() {
     for (size_t i = 0; i < kinds.size(); i++) {
       at::Tensor t = tensors[i];
-      if (kinds[i] == "uniform") t.uniform_(a[i], b[i]);
-      else if (kinds[i] == "normal") t.normal_(a[i], b[i]);
-      else t.fill_(a[i]);
+      if (kinds[i] == "uniform")
+        t.uniform_(a[i], b[i]);
+      else if (kinds[i] == "normal")
+        t.normal_(a[i], b[i]);
+      else
+        t.fill_(a[i]);
     }
   });
 }
@@ -400,11 +477,16 @@ Napi::Value SplitOp(const Napi::CallbackInfo& info) {
       return sizes[0];
     };
     std::vector<at::Tensor> r;
-    if (op == "split") r = t.split(first(), dim);
-    else if (op == "splitWithSizes") r = t.split_with_sizes(sizes, dim);
-    else if (op == "chunk") r = t.chunk(first(), dim);
-    else if (op == "unbind") r = t.unbind(dim);
-    else throw ArgError(info, 0, "a split op name");
+    if (op == "split")
+      r = t.split(first(), dim);
+    else if (op == "splitWithSizes")
+      r = t.split_with_sizes(sizes, dim);
+    else if (op == "chunk")
+      r = t.chunk(first(), dim);
+    else if (op == "unbind")
+      r = t.unbind(dim);
+    else
+      throw ArgError(info, 0, "a split op name");
     return TensorArray(info.Env(), r);
   });
 }
@@ -417,9 +499,12 @@ Napi::Value Combine(const Napi::CallbackInfo& info) {
   ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
-    if (op == "cat") r = at::cat(tensors, dim);
-    else if (op == "stack") r = at::stack(tensors, dim);
-    else throw ArgError(info, 0, "'cat' or 'stack'");
+    if (op == "cat")
+      r = at::cat(tensors, dim);
+    else if (op == "stack")
+      r = at::stack(tensors, dim);
+    else
+      throw ArgError(info, 0, "'cat' or 'stack'");
     return TensorHandle::New(info.Env(), r);
   });
 }
@@ -433,10 +518,14 @@ Napi::Value IndexOp(const Napi::CallbackInfo& info) {
   ExecModeGuard mode(ArgMode(info, 4));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
-    if (op == "indexSelect") r = t.index_select(dim, index);
-    else if (op == "maskedSelect") r = t.masked_select(index);
-    else if (op == "index") r = t.index({at::indexing::TensorIndex(index)});
-    else throw ArgError(info, 0, "an index op name");
+    if (op == "indexSelect")
+      r = t.index_select(dim, index);
+    else if (op == "maskedSelect")
+      r = t.masked_select(index);
+    else if (op == "index")
+      r = t.index({at::indexing::TensorIndex(index)});
+    else
+      throw ArgError(info, 0, "an index op name");
     return TensorHandle::New(info.Env(), r);
   });
 }
@@ -460,15 +549,25 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
   bool aScalar = info[1].IsNumber(), bScalar = info[2].IsNumber();
   at::Tensor a, b;
   at::Scalar as, bs;
-  if (aScalar) as = ScalarOf(ArgDouble(info, 1)); else a = ArgTensor(info, 1);
-  if (bScalar) bs = ScalarOf(ArgDouble(info, 2)); else b = ArgTensor(info, 2);
+  if (aScalar)
+    as = ScalarOf(ArgDouble(info, 1));
+  else
+    a = ArgTensor(info, 1);
+  if (bScalar)
+    bs = ScalarOf(ArgDouble(info, 2));
+  else
+    b = ArgTensor(info, 2);
   ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
-    if (aScalar && bScalar) r = at::where(cond, as, bs);
-    else if (aScalar) r = at::where(cond, as, b);
-    else if (bScalar) r = at::where(cond, a, bs);
-    else r = at::where(cond, a, b);
+    if (aScalar && bScalar)
+      r = at::where(cond, as, bs);
+    else if (aScalar)
+      r = at::where(cond, as, b);
+    else if (bScalar)
+      r = at::where(cond, a, bs);
+    else
+      r = at::where(cond, a, b);
     return TensorHandle::New(info.Env(), r);
   });
 }
@@ -500,9 +599,12 @@ Napi::Value Stat(const Napi::CallbackInfo& info) {
 #endif
     at::OptionalIntArrayRef d = dims ? at::OptionalIntArrayRef(*dims) : c10::nullopt;
     at::Tensor r;
-    if (op == "std") r = at::std(t, d, c, keepdim);
-    else if (op == "var") r = at::var(t, d, c, keepdim);
-    else throw ArgError(info, 0, "'std' or 'var'");
+    if (op == "std")
+      r = at::std(t, d, c, keepdim);
+    else if (op == "var")
+      r = at::var(t, d, c, keepdim);
+    else
+      throw ArgError(info, 0, "'std' or 'var'");
     return TensorHandle::New(info.Env(), r);
   });
 }
@@ -537,9 +639,12 @@ Napi::Value ReduceWithIndices(const Napi::CallbackInfo& info) {
   ExecModeGuard mode(ArgMode(info, 4));
   return Guarded(info.Env(), [&] {
     std::tuple<at::Tensor, at::Tensor> r;
-    if (op == "max") r = t.max(dim, keepdim);
-    else if (op == "min") r = t.min(dim, keepdim);
-    else throw ArgError(info, 0, "'max' or 'min'");
+    if (op == "max")
+      r = t.max(dim, keepdim);
+    else if (op == "min")
+      r = t.min(dim, keepdim);
+    else
+      throw ArgError(info, 0, "'max' or 'min'");
     return TensorArray(info.Env(), {std::get<0>(r), std::get<1>(r)});
   });
 }
@@ -585,13 +690,20 @@ Napi::Value FactoryLike(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] {
     auto fmt = at::MemoryFormat::Preserve;
     at::Tensor r;
-    if (kind == "zeros") r = at::zeros_like(t, opts, fmt);
-    else if (kind == "ones") r = at::ones_like(t, opts, fmt);
-    else if (kind == "full") r = at::full_like(t, value, opts, fmt);
-    else if (kind == "rand") r = at::rand_like(t, opts, fmt);
-    else if (kind == "randn") r = at::randn_like(t, opts, fmt);
-    else if (kind == "empty") r = at::empty_like(t, opts, fmt);
-    else throw ArgError(info, 0, "a factory name");
+    if (kind == "zeros")
+      r = at::zeros_like(t, opts, fmt);
+    else if (kind == "ones")
+      r = at::ones_like(t, opts, fmt);
+    else if (kind == "full")
+      r = at::full_like(t, value, opts, fmt);
+    else if (kind == "rand")
+      r = at::rand_like(t, opts, fmt);
+    else if (kind == "randn")
+      r = at::randn_like(t, opts, fmt);
+    else if (kind == "empty")
+      r = at::empty_like(t, opts, fmt);
+    else
+      throw ArgError(info, 0, "a factory name");
     return TensorHandle::New(info.Env(), r);
   });
 }

@@ -81,7 +81,12 @@ Napi::Promise RunAsyncTensor(Napi::Env env, ExecMode mode, std::function<at::Ten
 
 Napi::Promise RunAsyncVoid(Napi::Env env, ExecMode mode, std::function<void()> work, Lane lane) {
   return RunAsync<bool>(
-      env, mode, [w = std::move(work)]() { w(); return true; }, [](Napi::Env e, bool&) { return e.Undefined(); }, lane);
+      env, mode,
+      [w = std::move(work)]() {
+        w();
+        return true;
+      },
+      [](Napi::Env e, bool&) { return e.Undefined(); }, lane);
 }
 
 void SubmitCompute(Napi::Env env, std::unique_ptr<ComputeTask> task) {

@@ -27,7 +27,7 @@ using ConvertFn = std::function<Napi::Value(Napi::Env, Result&)>;
 class ComputeTask {
  public:
   virtual ~ComputeTask() = default;
-  virtual void Execute() = 0;             // off the JS thread
+  virtual void Execute() = 0;              // off the JS thread
   virtual void Settle(Napi::Env env) = 0;  // on the JS thread
 };
 
@@ -36,7 +36,11 @@ template <typename Result>
 class Job : public ComputeTask {
  public:
   Job(Napi::Env env, ExecMode mode, Lane lane, WorkFn<Result> work, ConvertFn<Result> convert)
-      : deferred_(Napi::Promise::Deferred::New(env)), mode_(mode), lane_(lane), work_(std::move(work)), convert_(std::move(convert)) {}
+      : deferred_(Napi::Promise::Deferred::New(env)),
+        mode_(mode),
+        lane_(lane),
+        work_(std::move(work)),
+        convert_(std::move(convert)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
@@ -86,7 +90,8 @@ class Job : public ComputeTask {
 template <typename Result>
 class PoolWorker : public Napi::AsyncWorker {
  public:
-  explicit PoolWorker(Napi::Env env, std::unique_ptr<Job<Result>> job) : Napi::AsyncWorker(env, "torchbridge"), job_(std::move(job)) {}
+  explicit PoolWorker(Napi::Env env, std::unique_ptr<Job<Result>> job)
+      : Napi::AsyncWorker(env, "torchbridge"), job_(std::move(job)) {}
 
  protected:
   void Execute() override { job_->Execute(); }

@@ -26,7 +26,8 @@ Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
   std::vector<double> stdev = normalize ? OptionDoubleList(o, "std") : std::vector<double>{};
   bool batched = OptionBool(o, "batched");
   bool pinned = OptionBool(o, "pinned");
-  if (normalize && (mean.size() != 3 || stdev.size() != 3)) throw Napi::TypeError::New(env, "imagesToBatch: mean and std need 3 values");
+  if (normalize && (mean.size() != 3 || stdev.size() != 3))
+    throw Napi::TypeError::New(env, "imagesToBatch: mean and std need 3 values");
   // The JS buffers stay referenced until the batch is built. The references belong to the
   // convert step, which is destroyed on the JS thread: the work step is destroyed on the worker
   // thread (worker.h), where deleting a reference would corrupt V8's handles.
@@ -65,7 +66,7 @@ Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
           const uint8_t* p = src + (flip ? width - 1 - x : x) * 3;
           for (int c = 0; c < 3; c++) {
             float v = static_cast<float>(p[c]) / 255.0f;  // ToTensor: img.float().div(255)
-            if (normalize) v = (v - m[c]) / s[c];        // Normalize: sub_(mean).div_(std)
+            if (normalize) v = (v - m[c]) / s[c];         // Normalize: sub_(mean).div_(std)
             base[c * plane + x] = v;
           }
         }

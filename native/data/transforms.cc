@@ -49,7 +49,8 @@ Taps Coefficients(int inSize, int outSize) {
     for (int x = 0; x < xmax; x++) {
       double w = total != 0.0 ? k[x] / total : k[x];
       double fixed = w * (1 << kPrecisionBits);
-      t.weights[static_cast<size_t>(xx) * t.ksize + x] = static_cast<int32_t>(w < 0 ? std::trunc(fixed - 0.5) : std::trunc(fixed + 0.5));
+      t.weights[static_cast<size_t>(xx) * t.ksize + x] =
+          static_cast<int32_t>(w < 0 ? std::trunc(fixed - 0.5) : std::trunc(fixed + 0.5));
     }
     t.first[xx] = xmin;
     t.count[xx] = xmax;
@@ -65,8 +66,8 @@ inline uint8_t Clip8(int32_t v) {
 
 // One pass along x (neighbouring taps 3 bytes apart) or along y (taps a row apart), the three
 // channels of a pixel together.
-void Pass(const uint8_t* in, uint8_t* out, int outer, int outSize, int inStride, int outStride,
-          bool alongX, int rowOffset, const Taps& t) {
+void Pass(const uint8_t* in, uint8_t* out, int outer, int outSize, int inStride, int outStride, bool alongX, int rowOffset,
+          const Taps& t) {
   const int32_t half = int32_t{1} << (kPrecisionBits - 1);  // 32-bit sums, as Pillow's
   for (int o = 0; o < outer; o++) {
     for (int i = 0; i < outSize; i++) {
@@ -95,7 +96,8 @@ Taps Slice(const Taps& t, int start, int length) {
   s.ksize = t.ksize;
   s.first.assign(t.first.begin() + start, t.first.begin() + start + length);
   s.count.assign(t.count.begin() + start, t.count.begin() + start + length);
-  s.weights.assign(t.weights.begin() + static_cast<size_t>(start) * t.ksize, t.weights.begin() + static_cast<size_t>(start + length) * t.ksize);
+  s.weights.assign(t.weights.begin() + static_cast<size_t>(start) * t.ksize,
+                   t.weights.begin() + static_cast<size_t>(start + length) * t.ksize);
   return s;
 }
 
@@ -141,8 +143,8 @@ Napi::Value ResampleImage(const Napi::CallbackInfo& info) {
     crop = {size(c, "left"), size(c, "top"), size(c, "width"), size(c, "height")};
   }
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-      info[0].As<Napi::Uint8Array>().ByteLength() != static_cast<size_t>(width) * height * 3 ||
-      width < 1 || height < 1 || outWidth < 1 || outHeight < 1) {
+      info[0].As<Napi::Uint8Array>().ByteLength() != static_cast<size_t>(width) * height * 3 || width < 1 || height < 1 ||
+      outWidth < 1 || outHeight < 1) {
     throw Napi::TypeError::New(env, "resample: expected a width*height*3 Uint8Array and positive sizes");
   }
   if (crop.left < 0 || crop.top < 0 || crop.width < 1 || crop.height < 1 || crop.left + crop.width > outWidth ||

@@ -95,10 +95,12 @@ Napi::Value TensorBytes(const Napi::CallbackInfo& info) {
           }
           auto* owner = new at::Tensor(copies[i]);
           Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(
-              env, owner->data_ptr(), n, [](Napi::Env, void*, at::Tensor* t) {
+              env, owner->data_ptr(), n,
+              [](Napi::Env, void*, at::Tensor* t) {
                 DropReference(std::move(*t));
                 delete t;
-              }, owner);
+              },
+              owner);
           arr.Set(i, buf);
         }
         return arr;
@@ -121,8 +123,8 @@ uint32_t Crc32(const uint8_t* data, size_t len, uint32_t crc) {
   crc = ~crc;
   while (len >= 8) {  // slicing-by-8
     uint32_t a = crc ^ (uint32_t(data[0]) | uint32_t(data[1]) << 8 | uint32_t(data[2]) << 16 | uint32_t(data[3]) << 24);
-    crc = table[7][a & 0xFF] ^ table[6][(a >> 8) & 0xFF] ^ table[5][(a >> 16) & 0xFF] ^ table[4][a >> 24] ^
-          table[3][data[4]] ^ table[2][data[5]] ^ table[1][data[6]] ^ table[0][data[7]];
+    crc = table[7][a & 0xFF] ^ table[6][(a >> 8) & 0xFF] ^ table[5][(a >> 16) & 0xFF] ^ table[4][a >> 24] ^ table[3][data[4]] ^
+          table[2][data[5]] ^ table[1][data[6]] ^ table[0][data[7]];
     data += 8;
     len -= 8;
   }
@@ -153,19 +155,21 @@ Napi::Value AsStrided(const Napi::CallbackInfo& info) {
   at::Tensor storage = ArgTensor(info, 0);
   auto size = ArgIntList(info, 1), stride = ArgIntList(info, 2);
   int64_t offset = ArgInt(info, 3);
-  return Guarded(info.Env(), [&] {
-    return TensorHandle::New(info.Env(), storage.as_strided(size, stride, offset));
-  });
+  return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), storage.as_strided(size, stride, offset)); });
 }
 
 // ---- quantized tensors (torch._utils._rebuild_qtensor) ----------------------------------------
 
 at::ScalarType QuantizedTypeOf(at::ScalarType storage) {
   switch (storage) {
-    case at::kChar: return at::kQInt8;
-    case at::kByte: return at::kQUInt8;
-    case at::kInt: return at::kQInt32;
-    default: TORCH_CHECK(false, "a quantized storage holds int8, uint8 or int32 values, not ", storage);
+    case at::kChar:
+      return at::kQInt8;
+    case at::kByte:
+      return at::kQUInt8;
+    case at::kInt:
+      return at::kQInt32;
+    default:
+      TORCH_CHECK(false, "a quantized storage holds int8, uint8 or int32 values, not ", storage);
   }
 }
 
@@ -194,16 +198,16 @@ Napi::Value MakeQuantized(const Napi::CallbackInfo& info) {
     zeroPoint = static_cast<int64_t>(OptionDouble(o, "zeroPoint"));
   } else if (qscheme == "per_channel_affine") {
     channel = OptionTensorList(o, "channelParams");
-    if (channel.size() != 2) throw Napi::TypeError::New(info.Env(), "Expected [scales, zeroPoints] for native option 'channelParams'");
+    if (channel.size() != 2)
+      throw Napi::TypeError::New(info.Env(), "Expected [scales, zeroPoints] for native option 'channelParams'");
     axis = static_cast<int64_t>(OptionDouble(o, "axis"));
   } else {
     throw Napi::TypeError::New(info.Env(), "Expected 'per_tensor_affine' or 'per_channel_affine' for native option 'qscheme'");
   }
   return Guarded(info.Env(), [&] {
     auto options = at::TensorOptions().dtype(QuantizedTypeOf(storage.scalar_type()));
-    at::Tensor q = channel.empty()
-        ? at::_empty_affine_quantized(size, options, scale, zeroPoint)
-        : at::_empty_per_channel_affine_quantized(size, channel[0], channel[1], axis, options);
+    at::Tensor q = channel.empty() ? at::_empty_affine_quantized(size, options, scale, zeroPoint)
+                                   : at::_empty_per_channel_affine_quantized(size, channel[0], channel[1], axis, options);
     q.set_(storage.storage(), offset, size, stride);
     return TensorHandle::New(info.Env(), q);
   });
@@ -217,7 +221,10 @@ Napi::Value QuantizedParams(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!t.is_quantized()) return env.Null();
     Napi::Object o = Napi::Object::New(env);
-    o.Set("dtype", t.scalar_type() == at::kQInt8 ? "qint8" : t.scalar_type() == at::kQUInt8 ? "quint8" : t.scalar_type() == at::kQInt32 ? "qint32" : c10::toString(t.scalar_type()));
+    o.Set("dtype", t.scalar_type() == at::kQInt8    ? "qint8"
+                   : t.scalar_type() == at::kQUInt8 ? "quint8"
+                   : t.scalar_type() == at::kQInt32 ? "qint32"
+                                                    : c10::toString(t.scalar_type()));
     at::QScheme scheme = t.qscheme();
     o.Set("qscheme", c10::toString(scheme));
     if (scheme == at::kPerTensorAffine) {

@@ -40,8 +40,6 @@ Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterBatchNorm(Napi::Env env, Napi::Object exports) {
-  exports.Set("batchNorm", Napi::Function::New(env, BatchNorm));
-}
+void RegisterBatchNorm(Napi::Env env, Napi::Object exports) { exports.Set("batchNorm", Napi::Function::New(env, BatchNorm)); }
 
 }  // namespace tb

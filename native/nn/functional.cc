@@ -26,18 +26,15 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   Napi::Object o = ArgOptions(info, 3);
   auto stride = OptionIntList(o, "stride"), padding = OptionIntList(o, "padding"), dilation = OptionIntList(o, "dilation");
   int64_t groups = OptionInt(o, "groups");
-  return ComputeTensor(info.Env(), ModeArg(info), [=]() {
-    return at::conv2d(x, w, b, stride, padding, dilation, groups);
-  });
+  return ComputeTensor(info.Env(), ModeArg(info), [=]() { return at::conv2d(x, w, b, stride, padding, dilation, groups); });
 }
 
 // relu(x, inplace, mode)
 Napi::Value Relu(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   bool inplace = ArgBool(info, 1);
-  return ComputeTensor(info.Env(), ModeArg(info), [x, inplace]() {
-    return inplace ? at::relu_(const_cast<at::Tensor&>(x)) : at::relu(x);
-  });
+  return ComputeTensor(info.Env(), ModeArg(info),
+                       [x, inplace]() { return inplace ? at::relu_(const_cast<at::Tensor&>(x)) : at::relu(x); });
 }
 
 // hardtanh(x, minVal, maxVal, inplace, mode): nn.ReLU6 is Hardtanh(0, 6), as in PyTorch.
@@ -45,9 +42,8 @@ Napi::Value Hardtanh(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   double lo = ArgDouble(info, 1), hi = ArgDouble(info, 2);
   bool inplace = ArgBool(info, 3);
-  return ComputeTensor(info.Env(), ModeArg(info), [=]() {
-    return inplace ? at::hardtanh_(const_cast<at::Tensor&>(x), lo, hi) : at::hardtanh(x, lo, hi);
-  });
+  return ComputeTensor(info.Env(), ModeArg(info),
+                       [=]() { return inplace ? at::hardtanh_(const_cast<at::Tensor&>(x), lo, hi) : at::hardtanh(x, lo, hi); });
 }
 
 // add_(x, other, mode): x += other in place (torchvision's residual `out += identity`).
@@ -63,9 +59,8 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   auto kernel = OptionIntList(o, "kernel"), stride = OptionIntList(o, "stride"), padding = OptionIntList(o, "padding"),
        dilation = OptionIntList(o, "dilation");
   bool ceilMode = OptionBool(o, "ceilMode");
-  return ComputeTensor(info.Env(), ModeArg(info), [=]() {
-    return at::max_pool2d(x, kernel, stride, padding, dilation, ceilMode);
-  });
+  return ComputeTensor(info.Env(), ModeArg(info),
+                       [=]() { return at::max_pool2d(x, kernel, stride, padding, dilation, ceilMode); });
 }
 
 // adaptiveAvgPool2d(x, outputSize, mode)
@@ -88,9 +83,7 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
   int64_t dim = ArgInt(info, 1);
   bool log = ArgBool(info, 2);
-  return ComputeTensor(info.Env(), ModeArg(info), [=]() {
-    return log ? x.log_softmax(dim) : x.softmax(dim);
-  });
+  return ComputeTensor(info.Env(), ModeArg(info), [=]() { return log ? x.log_softmax(dim) : x.softmax(dim); });
 }
 
 // crossEntropy(input, target, weight | undefined, {reduction, ignoreIndex, labelSmoothing}, mode)
@@ -101,12 +94,9 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   std::string reduction = OptionString(o, "reduction");
   int64_t ignoreIndex = OptionInt(o, "ignoreIndex");
   double smoothing = OptionDouble(o, "labelSmoothing");
-  int64_t mode = reduction == "none" ? at::Reduction::None
-                 : reduction == "sum" ? at::Reduction::Sum
-                                      : at::Reduction::Mean;
-  return ComputeTensor(info.Env(), ModeArg(info), [=]() {
-    return at::cross_entropy_loss(input, target, weight, mode, ignoreIndex, smoothing);
-  });
+  int64_t mode = reduction == "none" ? at::Reduction::None : reduction == "sum" ? at::Reduction::Sum : at::Reduction::Mean;
+  return ComputeTensor(info.Env(), ModeArg(info),
+                       [=]() { return at::cross_entropy_loss(input, target, weight, mode, ignoreIndex, smoothing); });
 }
 
 }  // namespace

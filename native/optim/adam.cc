@@ -28,8 +28,8 @@ struct AdamHyper {
   bool amsgrad, maximize, decoupled;
 };
 
-void AdamUpdate(const at::Tensor& paramIn, at::Tensor& expAvg, at::Tensor& expAvgSq,
-                at::Tensor* maxExpAvgSq, double step, const AdamHyper& h) {
+void AdamUpdate(const at::Tensor& paramIn, at::Tensor& expAvg, at::Tensor& expAvgSq, at::Tensor* maxExpAvgSq, double step,
+                const AdamHyper& h) {
   at::Tensor param = paramIn;
   at::Tensor grad = h.maximize ? paramIn.grad().neg() : paramIn.grad();
   if (h.weightDecay != 0) {
@@ -94,7 +94,7 @@ struct FusedAdamMoments {
     const bool smallWeight = std::fabs(c1) < 0.5f;
     auto loop = [&](auto amsgrad) {
       for (int64_t i = begin; i < end; i++) {
-        float grad = sign * gp[i];  // maximize negates: exact, like grad.neg()
+        float grad = sign * gp[i];          // maximize negates: exact, like grad.neg()
         if (decoupled) pp[i] = pp[i] * df;  // param.mul_(1 - lr * wd): one float product
         if (decay) grad = MulAdd<kFma>(pp[i], wd, grad);
         float mi = !kLerpFirstMoment ? MulAdd<kFma>(grad, c1, mp[i] * b1)
@@ -108,8 +108,10 @@ struct FusedAdamMoments {
     };
     // Two loops: one that tests vmax inside compiles to masked loads from a null pointer, which
     // cost a microcode assist each on AMD (a 2x slower step, measured).
-    if (vmaxp) loop(std::true_type{});
-    else loop(std::false_type{});
+    if (vmaxp)
+      loop(std::true_type{});
+    else
+      loop(std::false_type{});
   }
 };
 
@@ -133,8 +135,8 @@ struct FusedAdamParam {
 // MKL builds take sqrt and scalar division from vector math routines that round differently from
 // std::sqrt and `/`), then the parameters. A chunk is still in cache for the later passes, and
 // a chunk of ATen calls costs microseconds.
-void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& expAvgSq, at::Tensor* maxExpAvgSq,
-                     double step, const AdamHyper& h) {
+void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& expAvgSq, at::Tensor* maxExpAvgSq, double step,
+                     const AdamHyper& h) {
   constexpr int64_t kChunk = int64_t{1} << 20;
   const int64_t n = param.numel();
   float* p = param.data_ptr<float>();
@@ -149,11 +151,11 @@ void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& ex
   const bool decoupled = h.decoupled && h.weightDecay != 0;
   for (int64_t from = 0; from < n; from += kChunk) {
     const int64_t len = std::min(kChunk, n - from);
-    ParallelElementwise(len, FusedAdamMoments{p + from, m + from, v + from, vmax ? vmax + from : nullptr, g + from,
-                                              static_cast<float>(h.beta1), static_cast<float>(h.beta2),
-                                              static_cast<float>(1 - h.beta1), static_cast<float>(1 - h.beta2),
-                                              decoupled ? 0.0f : static_cast<float>(h.weightDecay),
-                                              decoupled ? static_cast<float>(1 - h.lr * h.weightDecay) : 1.0f, h.maximize});
+    ParallelElementwise(
+        len, FusedAdamMoments{p + from, m + from, v + from, vmax ? vmax + from : nullptr, g + from, static_cast<float>(h.beta1),
+                              static_cast<float>(h.beta2), static_cast<float>(1 - h.beta1), static_cast<float>(1 - h.beta2),
+                              decoupled ? 0.0f : static_cast<float>(h.weightDecay),
+                              decoupled ? static_cast<float>(1 - h.lr * h.weightDecay) : 1.0f, h.maximize});
     at::Tensor denom = scratch.narrow(0, 0, len);
     at::sqrt_out(denom, second.narrow(0, from, len));
     denom.div_(biasCorrection2Sqrt).add_(h.eps);
@@ -174,9 +176,9 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   auto expAvgSqs = OptionTensorList(state, "expAvgSqs", true);
   auto maxExpAvgSqs = OptionTensorList(state, "maxExpAvgSqs", true);
   auto steps = OptionDoubleList(state, "steps");
-  AdamHyper h{OptionDouble(o, "lr"), OptionDouble(o, "beta1"), OptionDouble(o, "beta2"), OptionDouble(o, "eps"),
-              OptionDouble(o, "weightDecay"), OptionBool(o, "amsgrad"), OptionBool(o, "maximize"),
-              OptionBool(o, "decoupledWeightDecay")};
+  AdamHyper h{
+      OptionDouble(o, "lr"),          OptionDouble(o, "beta1"), OptionDouble(o, "beta2"),  OptionDouble(o, "eps"),
+      OptionDouble(o, "weightDecay"), OptionBool(o, "amsgrad"), OptionBool(o, "maximize"), OptionBool(o, "decoupledWeightDecay")};
   bool fused = OptionBool(o, "fused");
   size_t n = params.size();
   if (expAvgs.size() != n || expAvgSqs.size() != n || steps.size() != n || maxExpAvgSqs.size() != n) {
@@ -197,8 +199,6 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterAdam(Napi::Env env, Napi::Object exports) {
-  exports.Set("adamStep", Napi::Function::New(env, AdamStep));
-}
+void RegisterAdam(Napi::Env env, Napi::Object exports) { exports.Set("adamStep", Napi::Function::New(env, AdamStep)); }
 
 }  // namespace tb

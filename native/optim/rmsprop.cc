@@ -54,7 +54,8 @@ void RmspropUpdate(const at::Tensor& paramIn, at::Tensor& squareAvg, at::Tensor&
 // intra-op threads; the op-by-op path above makes five to ten.
 bool Fusable(const at::Tensor& param, std::initializer_list<const at::Tensor*> state) {
   auto ok = [](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous(); };
-  return ok(param) && ok(param.grad()) && std::all_of(state.begin(), state.end(), [&](const at::Tensor* t) { return !t->defined() || ok(*t); });
+  return ok(param) && ok(param.grad()) &&
+         std::all_of(state.begin(), state.end(), [&](const at::Tensor* t) { return !t->defined() || ok(*t); });
 }
 
 struct FusedRmsprop {
@@ -66,10 +67,14 @@ struct FusedRmsprop {
 
   template <bool kFma>
   __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
-    if (gavg && buf) Blocks<kFma, true, true>(begin, end);
-    else if (gavg) Blocks<kFma, true, false>(begin, end);
-    else if (buf) Blocks<kFma, false, true>(begin, end);
-    else Blocks<kFma, false, false>(begin, end);
+    if (gavg && buf)
+      Blocks<kFma, true, true>(begin, end);
+    else if (gavg)
+      Blocks<kFma, true, false>(begin, end);
+    else if (buf)
+      Blocks<kFma, false, true>(begin, end);
+    else
+      Blocks<kFma, false, false>(begin, end);
   }
 
   // RmspropUpdate's ops, element by element, with ATen's rounding (see fused.h and adam.cc):
@@ -134,10 +139,18 @@ struct FusedRmsprop {
 
 void FusedRmspropUpdate(const at::Tensor& param, at::Tensor& squareAvg, at::Tensor& gradAvg, at::Tensor& buf,
                         const RmspropHyper& h) {
-  FusedRmsprop k{param.data_ptr<float>(), squareAvg.data_ptr<float>(), gradAvg.defined() ? gradAvg.data_ptr<float>() : nullptr,
-                 buf.defined() ? buf.data_ptr<float>() : nullptr, param.grad().data_ptr<float>(),
-                 static_cast<float>(h.alpha), static_cast<float>(1 - h.alpha), static_cast<float>(h.weightDecay),
-                 static_cast<float>(h.momentum), static_cast<float>(-h.lr), h.eps, h.maximize};
+  FusedRmsprop k{param.data_ptr<float>(),
+                 squareAvg.data_ptr<float>(),
+                 gradAvg.defined() ? gradAvg.data_ptr<float>() : nullptr,
+                 buf.defined() ? buf.data_ptr<float>() : nullptr,
+                 param.grad().data_ptr<float>(),
+                 static_cast<float>(h.alpha),
+                 static_cast<float>(1 - h.alpha),
+                 static_cast<float>(h.weightDecay),
+                 static_cast<float>(h.momentum),
+                 static_cast<float>(-h.lr),
+                 h.eps,
+                 h.maximize};
   ParallelElementwise(param.numel(), k);
 }
 
@@ -153,7 +166,7 @@ Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
   auto squareAvgs = OptionTensorList(state, "squareAvgs", true);
   auto gradAvgs = OptionTensorList(state, "gradAvgs", true);
   auto buffers = OptionTensorList(state, "momentumBuffers", true);
-  RmspropHyper h{OptionDouble(o, "lr"), OptionDouble(o, "alpha"), OptionDouble(o, "eps"), OptionDouble(o, "weightDecay"),
+  RmspropHyper h{OptionDouble(o, "lr"),       OptionDouble(o, "alpha"),  OptionDouble(o, "eps"),   OptionDouble(o, "weightDecay"),
                  OptionDouble(o, "momentum"), OptionBool(o, "centered"), OptionBool(o, "maximize")};
   bool fused = OptionBool(o, "fused");
   size_t n = params.size();
@@ -176,8 +189,6 @@ Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterRmsprop(Napi::Env env, Napi::Object exports) {
-  exports.Set("rmspropStep", Napi::Function::New(env, RmspropStep));
-}
+void RegisterRmsprop(Napi::Env env, Napi::Object exports) { exports.Set("rmspropStep", Napi::Function::New(env, RmspropStep)); }
 
 }  // namespace tb

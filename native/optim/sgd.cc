@@ -70,9 +70,16 @@ struct FusedSgd {
 at::Tensor FusedSgdUpdate(const at::Tensor& param, at::Tensor buf, const SgdHyper& h) {
   at::Tensor created;
   if (h.momentum != 0 && !buf.defined()) buf = created = at::empty_like(param, at::MemoryFormat::Contiguous);
-  FusedSgd k{param.data_ptr<float>(), buf.defined() ? buf.data_ptr<float>() : nullptr, param.grad().data_ptr<float>(),
-             static_cast<float>(-h.lr), static_cast<float>(h.momentum), static_cast<float>(1 - h.dampening),
-             static_cast<float>(h.weightDecay), created.defined(), h.nesterov, h.maximize};
+  FusedSgd k{param.data_ptr<float>(),
+             buf.defined() ? buf.data_ptr<float>() : nullptr,
+             param.grad().data_ptr<float>(),
+             static_cast<float>(-h.lr),
+             static_cast<float>(h.momentum),
+             static_cast<float>(1 - h.dampening),
+             static_cast<float>(h.weightDecay),
+             created.defined(),
+             h.nesterov,
+             h.maximize};
   ParallelElementwise(param.numel(), k);
   return created;
 }
@@ -83,8 +90,8 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   auto params = ArgTensorList(info, 0);
   auto buffers = ArgTensorList(info, 1, true);
   Napi::Object o = ArgOptions(info, 2);
-  SgdHyper h{OptionDouble(o, "lr"), OptionDouble(o, "momentum"), OptionDouble(o, "dampening"),
-             OptionDouble(o, "weightDecay"), OptionBool(o, "nesterov"), OptionBool(o, "maximize")};
+  SgdHyper h{OptionDouble(o, "lr"),          OptionDouble(o, "momentum"), OptionDouble(o, "dampening"),
+             OptionDouble(o, "weightDecay"), OptionBool(o, "nesterov"),   OptionBool(o, "maximize")};
   bool fused = OptionBool(o, "fused");
   if (buffers.size() != params.size()) {
     throw Napi::TypeError::New(info.Env(), "sgdStep: buffers differ in length from params");
@@ -105,8 +112,6 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterSgd(Napi::Env env, Napi::Object exports) {
-  exports.Set("sgdStep", Napi::Function::New(env, SgdStep));
-}
+void RegisterSgd(Napi::Env env, Napi::Object exports) { exports.Set("sgdStep", Napi::Function::New(env, SgdStep)); }
 
 }  // namespace tb
