@@ -28,12 +28,16 @@ const argv = yargs(process.argv.slice(2))
 const quick = argv.quick;
 const steps = quick ? 1 : argv.steps;
 const common = { threads: argv.threads, data: path.join(argv.data, 'train'), limit: quick ? 4 : 0 };
+// The batched figures, AlexNet's and resnet18's alike.
+const batched = (batch) => ({ ...common, batch: quick ? 2 : batch, size: quick ? 64 : 224, warmup: quick ? 0 : 1, steps: Math.max(1, Math.round(steps / 4)) });
 const runs = {
   seedStep: { ...common, height: quick ? 64 : 224, width: quick ? 85 : 298, warmup: quick ? 0 : 2, steps },
-  batchedTraining: { ...common, batch: quick ? 2 : 32, size: quick ? 64 : 224, warmup: quick ? 0 : 1, steps: Math.max(1, Math.round(steps / 4)) },
-  evaluation: { ...common, batch: quick ? 2 : 64, size: quick ? 64 : 224, warmup: quick ? 0 : 1, steps: Math.max(1, Math.round(steps / 4)) },
+  batchedTraining: batched(32),
+  evaluation: batched(64),
   dataPipeline: { ...common, size: 224 },
   seedEpoch: { ...common, size: quick ? 64 : 224 },
+  resnet18Training: batched(32),
+  resnet18Evaluation: batched(64),
 };
 
 const ROOT = path.join(__dirname, '..');
@@ -85,6 +89,8 @@ function compare(pair) {
     ...(ours.seedEpoch ? [{ figure: `seed epoch end to end (${ours.seedEpoch.steps} steps), s`, torchbridge: ours.seedEpoch.seconds, pytorch: theirs.seedEpoch.seconds, ratioKind: 'time', target: '<= 0.5' }] : []),
     { figure: 'peak RSS during batched training, MB', torchbridge: ours.batchedTraining.peakRssMB, pytorch: theirs.batchedTraining.peakRssMB, ratioKind: 'size', target: '<= 1.1x' },
     ...(ours.seedEpoch ? [{ figure: 'largest event-loop stall during the seed epoch, ms', torchbridge: ours.seedEpoch.maxEventLoopStallMs, pytorch: null, ratioKind: 'none', target: '<= 50 ms' }] : []),
+    { figure: `resnet18 training, batch ${runs.resnet18Training.batch} at ${runs.resnet18Training.size}px, images/s`, torchbridge: ours.resnet18Training.imagesPerSecond, pytorch: theirs.resnet18Training.imagesPerSecond, ratioKind: 'rate', target: '' },
+    { figure: `resnet18 evaluation, batch ${runs.resnet18Evaluation.batch} at ${runs.resnet18Evaluation.size}px, images/s`, torchbridge: ours.resnet18Evaluation.imagesPerSecond, pytorch: theirs.resnet18Evaluation.imagesPerSecond, ratioKind: 'rate', target: '' },
   ];
   for (const f of figures) {
     // Time ratios: torchbridge time / PyTorch time, so rates are inverted; throughput is ours / theirs.

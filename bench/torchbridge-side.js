@@ -1,7 +1,7 @@
 'use strict';
 // torchbridge's side of bench/bench.js: one figure per process, the same work as
 // bench/python/bench_side.py. Usage: node bench/torchbridge-side.js FIGURE JSON_ARGS.
-const { nn, optim, amp, cuda, data, noGrad, setNumThreads, manualSeed, rand, tensor, training } = require('..');
+const { nn, optim, amp, cuda, data, models, noGrad, setNumThreads, manualSeed, rand, tensor, training } = require('..');
 
 const [figure, json] = process.argv.slice(2);
 const args = JSON.parse(json);
@@ -26,6 +26,46 @@ async function trainStep(model, optimizer, criterion, input, target) {
   const { out, loss } = await training.trainStep({ model, optimizer, criterion, scaler, amp: ampMode, device }, input, target);
   out.dispose();
   loss.dispose();
+}
+
+// Batch-size steps of Adam (lr 1e-4) in train mode on one random batch; images/s after the warm-up.
+async function timedTraining(model) {
+  await model.to(device);
+  model.train();
+  const opt = new optim.Adam(model.parameters(), { lr: 1e-4, fused: !args.exact });
+  const crit = new nn.CrossEntropyLoss();
+  const x = rand([args.batch, 3, args.size, args.size]).to(device);
+  const y = tensor(Array.from({ length: args.batch }, (_, i) => i % 2), { dtype: 'int64', device });
+  let start = now();
+  for (let i = 0; i < args.warmup + args.steps; i++) {
+    if (i === args.warmup) {
+      await sync();
+      start = now();
+    }
+    opt.zeroGrad();
+    await trainStep(model, opt, crit, x, y);
+  }
+  await sync();
+  return { imagesPerSecond: (args.batch * args.steps) / (now() - start), peakRssMB: peakRssMB() };
+}
+
+// Eval-mode forwards without grad (and the argmax) on one random batch; images/s after the warm-up.
+async function timedEvaluation(model) {
+  await model.to(device);
+  model.eval();
+  const x = rand([args.batch, 3, args.size, args.size]).to(device);
+  let start = now();
+  for (let i = 0; i < args.warmup + args.steps; i++) {
+    if (i === args.warmup) {
+      await sync();
+      start = now();
+    }
+    const out = await noGrad(() => withAmp(async () => model.forward(x)));
+    out.argmax(1).dispose();
+    out.dispose();
+  }
+  await sync();
+  return { imagesPerSecond: (args.batch * args.steps) / (now() - start) };
 }
 
 const figures = {
@@ -70,44 +110,11 @@ const figures = {
     return Object.fromEntries(Object.entries(parts).map(([name, times]) => [name, median(times)]));
   },
 
-  async batchedTraining() {
-    const model = alexnet('replace');
-    await model.to(device);
-    const opt = new optim.Adam(model.parameters(), { lr: 1e-4, fused: !args.exact });
-    const crit = new nn.CrossEntropyLoss();
-    const x = rand([args.batch, 3, args.size, args.size]).to(device);
-    const y = tensor(Array.from({ length: args.batch }, (_, i) => i % 2), { dtype: 'int64', device });
-    let start = now();
-    for (let i = 0; i < args.warmup + args.steps; i++) {
-      if (i === args.warmup) {
-        await sync();
-        start = now();
-      }
-      opt.zeroGrad();
-      await trainStep(model, opt, crit, x, y);
-    }
-    await sync();
-    return { imagesPerSecond: (args.batch * args.steps) / (now() - start), peakRssMB: peakRssMB() };
-  },
-
-  async evaluation() {
-    const model = alexnet('replace');
-    await model.to(device);
-    model.eval();
-    const x = rand([args.batch, 3, args.size, args.size]).to(device);
-    let start = now();
-    for (let i = 0; i < args.warmup + args.steps; i++) {
-      if (i === args.warmup) {
-        await sync();
-        start = now();
-      }
-      const out = await noGrad(() => withAmp(async () => model.forward(x)));
-      out.argmax(1).dispose();
-      out.dispose();
-    }
-    await sync();
-    return { imagesPerSecond: (args.batch * args.steps) / (now() - start) };
-  },
+  batchedTraining: () => timedTraining(alexnet('replace')),
+  evaluation: () => timedEvaluation(alexnet('replace')),
+  // torchvision's resnet18 (BatchNorm: its running stats update in training, are used in eval).
+  resnet18Training: () => timedTraining(models.resnet18({ numClasses: 2 })),
+  resnet18Evaluation: () => timedEvaluation(models.resnet18({ numClasses: 2 })),
 
   async dataPipeline() {
     const ds = await imageFolder();

@@ -26,6 +26,7 @@ test('npm run bench -- --quick runs both sides for each built libtorch and write
   assert.equal(main.fusedAdam, !main.libtorch.startsWith('1.'));
   for (const c of results.comparisons) {
     assert.ok(c.figures.length >= 6, `${c.libtorch}: ${c.figures.length} figures`);
+    for (const name of ['resnet18 training', 'resnet18 evaluation']) assert.ok(c.figures.some((f) => f.figure.startsWith(name)), `${c.libtorch}: no ${name} row`);
     for (const f of c.figures) {
       assert.ok(Number.isFinite(f.torchbridge) && f.torchbridge > 0, `${c.libtorch} ${f.figure}: ${f.torchbridge}`);
       if (f.pytorch !== null) assert.ok(Number.isFinite(f.pytorch) && f.pytorch > 0 && Number.isFinite(f.ratio), `${f.figure}: ${f.pytorch}`);

@@ -10,8 +10,10 @@ import time
 import torch
 
 # torchvision's AlexNet, or the same modules by hand where this Python has no torchvision (pip's
-# CPU torch): one definition, the parity tests'.
+# CPU torch); resnet18 always by hand (test/python/models.py, checked against torchvision's own):
+# one definition each, the parity tests'.
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "test", "python"))
+from models import BUILDERS  # noqa: E402
 from reference import alexnet as torchvision_alexnet  # noqa: E402
 
 figure, args = sys.argv[1], json.loads(sys.argv[2])
@@ -25,6 +27,10 @@ def alexnet(head):
         base.classifier[6] = torch.nn.Linear(4096, 2)
         return base
     return torch.nn.Sequential(base, torch.nn.Linear(1000, 2), torch.nn.Softmax(dim=1))  # the seed's head
+
+
+def resnet18():
+    return BUILDERS["resnet18"](2)
 
 
 # The GPU figures (bench/gpu.js) pass a device and an AMP mode; CPU figures leave both at their default.
@@ -103,8 +109,9 @@ def seed_step():
     return {"seconds": statistics.median(times)}
 
 
-def batched_training():
-    model = alexnet("replace").to(device)
+def timed_training(model):
+    """Batch-size steps of Adam (lr 1e-4) in train mode on one random batch; images/s after the warm-up."""
+    model = model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, **adam_options())
     crit = torch.nn.CrossEntropyLoss()
     b, s = args["batch"], args["size"]
@@ -119,8 +126,9 @@ def batched_training():
     return {"imagesPerSecond": b * args["steps"] / (time.perf_counter() - start), "peakRssMB": peak_rss_mb()}
 
 
-def evaluation():
-    model = alexnet("replace").to(device).eval()
+def timed_evaluation(model):
+    """Eval-mode forwards without grad (and the argmax) on one random batch; images/s after the warm-up."""
+    model = model.to(device).eval()
     b, s = args["batch"], args["size"]
     x = torch.rand(b, 3, s, s).to(device)
     with torch.no_grad():
@@ -132,6 +140,23 @@ def evaluation():
                 model(x).argmax(1)
         sync()
     return {"imagesPerSecond": b * args["steps"] / (time.perf_counter() - start)}
+
+
+def batched_training():
+    return timed_training(alexnet("replace"))
+
+
+def evaluation():
+    return timed_evaluation(alexnet("replace"))
+
+
+# torchvision's resnet18 (BatchNorm: its running stats update in training, are used in eval).
+def resnet18_training():
+    return timed_training(resnet18())
+
+
+def resnet18_evaluation():
+    return timed_evaluation(resnet18())
 
 
 def image_folder(transform):
