@@ -3,25 +3,11 @@
 // over any Dataset, compared with torch.utils.data (test/python/tensor_ops.py).
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const path = require('path');
-const { execFileSync } = require('child_process');
 const tb = require('torchbridge');
 const { PYTHON, NO_PYTORCH } = require('./helpers/reference');
 
 const { data } = tb;
-const SCRIPT = path.join(__dirname, 'python', 'tensor_ops.py');
-function reference(command, args) {
-  try {
-    return JSON.parse(execFileSync(PYTHON, [SCRIPT, command, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] }));
-  } catch (err) {
-    throw new Error(`tensor_ops.py ${command} failed: ${err.stderr || err.message}`);
-  }
-}
-
-function encode(t) {
-  const arr = t.toArray();
-  return { dtype: t.dtype, shape: t.shape, data: Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength).toString('base64') };
-}
+const { reference, encode } = require('./helpers/tensor-ops');
 
 const range = (n) => ({ length: n, get: (i) => i });
 

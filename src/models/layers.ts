@@ -14,6 +14,18 @@ export async function runLayers(input: Tensor, layers: Module[]): Promise<Tensor
   return x;
 }
 
+/** torchvision's classification tail: features, pool, flatten(1), classifier, freeing what it made. */
+export async function classify(x: Tensor, features: Module, pool: (t: Tensor) => Promise<Tensor>, classifier: Module): Promise<Tensor> {
+  const f = await features.forward(x);
+  const pooled = await pool(f);
+  f.dispose();
+  const flat = pooled.flatten(1);
+  pooled.dispose();
+  const out = await classifier.forward(flat);
+  flat.dispose();
+  return out;
+}
+
 /**
  * The loop at the end of torchvision's ResNet/VGG/MobileNetV2 constructors, over modules() in
  * order: convolutions kaiming_normal_(fan_out) with zero bias, batch norms 1 and 0, and, with

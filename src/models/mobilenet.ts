@@ -4,7 +4,7 @@ import { BatchNorm2d, Conv2d, Dropout, Linear, Module, ReLU6, Sequential } from 
 import * as F from '../nn/functional';
 import { Tensor } from '../tensor';
 import { finite, int, options } from '../arguments';
-import { torchvisionInit } from './layers';
+import { classify, torchvisionInit } from './layers';
 import { modelFactory, weightsFile } from './weights';
 
 export interface MobileNetV2Options {
@@ -78,14 +78,7 @@ export class MobileNetV2 extends Module {
 
   async forward(x: Tensor): Promise<Tensor> {
     this.checkLive('forward');
-    const features = await this.features.forward(x);
-    const pooled = await F.adaptiveAvgPool2d(features, [1, 1]);
-    features.dispose();
-    const flat = pooled.flatten(1);
-    pooled.dispose();
-    const out = await this.classifier.forward(flat);
-    flat.dispose();
-    return out;
+    return classify(x, this.features, (t) => F.adaptiveAvgPool2d(t, [1, 1]), this.classifier);
   }
 }
 

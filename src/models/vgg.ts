@@ -3,7 +3,7 @@
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, Module, ReLU, Sequential } from '../nn';
 import { Tensor } from '../tensor';
 import { finite, int, options } from '../arguments';
-import { torchvisionInit } from './layers';
+import { classify, torchvisionInit } from './layers';
 import { modelFactory, weightsFile } from './weights';
 
 export interface VGGOptions {
@@ -53,14 +53,7 @@ export class VGG extends Module {
 
   async forward(x: Tensor): Promise<Tensor> {
     this.checkLive('forward');
-    const features = await this.features.forward(x);
-    const pooled = await this.avgpool.forward(features);
-    features.dispose();
-    const flat = pooled.flatten(1);
-    pooled.dispose();
-    const out = await this.classifier.forward(flat);
-    flat.dispose();
-    return out;
+    return classify(x, this.features, (t) => this.avgpool.forward(t), this.classifier);
   }
 }
 
