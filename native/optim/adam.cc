@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 #include "../autograd.h"
 #include "fused.h"
 #include "step.h"
@@ -131,36 +132,53 @@ struct FusedAdamParam {
   }
 };
 
-// Chunk by chunk: the moments, then the denominator sqrt(v) / bc2 + eps by ATen's own ops (2.x's
-// MKL builds take sqrt and scalar division from vector math routines that round differently from
-// std::sqrt and `/`), then the parameters. A chunk is still in cache for the later passes, and
-// a chunk of ATen calls costs microseconds.
+// One parallel pass, block by block within each thread's range: the moments, then the
+// denominator sqrt(v) / bc2 + eps by ATen's own ops on the block (2.x's MKL builds take sqrt and
+// scalar division from vector math routines that round differently from std::sqrt and `/`), then
+// the parameters. A block stays in L2 for the later steps; the ATen calls on it run inline (inside
+// at::parallel_for) and cost microseconds. Passes over whole chunks were memory-bound: 0.21 s per
+// AlexNet step on 2.13 against 0.05 s for PyTorch's fused=True.
+struct FusedAdamBlocks {
+  FusedAdamMoments moments;
+  const float* second;  // v, or vmax with amsgrad
+  double biasCorrection2Sqrt, eps;
+  float negStepSize;
+
+  template <bool kFma>
+  __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
+    constexpr int64_t kBlock = 16384;
+    thread_local std::vector<float> denomBlock(kBlock);
+    const auto options = at::TensorOptions().dtype(at::kFloat);
+    for (int64_t from = begin; from < end; from += kBlock) {
+      const int64_t len = std::min(end, from + kBlock) - from;
+      moments.Run<kFma>(from, from + len);
+      at::Tensor denom = at::from_blob(denomBlock.data(), {len}, options);
+      at::sqrt_out(denom, at::from_blob(const_cast<float*>(second + from), {len}, options));
+      denom.div_(biasCorrection2Sqrt).add_(eps);
+      FusedAdamParam{moments.p + from, moments.m + from, denomBlock.data(), negStepSize}.Run<kFma>(0, len);
+    }
+  }
+};
+
 void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& expAvgSq, at::Tensor* maxExpAvgSq, double step,
                      const AdamHyper& h) {
-  constexpr int64_t kChunk = int64_t{1} << 20;
-  const int64_t n = param.numel();
-  float* p = param.data_ptr<float>();
-  float* m = expAvg.data_ptr<float>();
   float* v = expAvgSq.data_ptr<float>();
   float* vmax = maxExpAvgSq ? maxExpAvgSq->data_ptr<float>() : nullptr;
-  const float* g = param.grad().data_ptr<float>();
-  at::Tensor second = (maxExpAvgSq ? *maxExpAvgSq : expAvgSq).view({-1});
-  at::Tensor scratch = at::empty({std::min(n, kChunk)}, at::TensorOptions().dtype(at::kFloat));
-  const double biasCorrection2Sqrt = std::sqrt(1 - std::pow(h.beta2, step));
-  const float negStepSize = static_cast<float>(-(h.lr / (1 - std::pow(h.beta1, step))));
   const bool decoupled = h.decoupled && h.weightDecay != 0;
-  for (int64_t from = 0; from < n; from += kChunk) {
-    const int64_t len = std::min(kChunk, n - from);
-    ParallelElementwise(
-        len, FusedAdamMoments{p + from, m + from, v + from, vmax ? vmax + from : nullptr, g + from, static_cast<float>(h.beta1),
-                              static_cast<float>(h.beta2), static_cast<float>(1 - h.beta1), static_cast<float>(1 - h.beta2),
-                              decoupled ? 0.0f : static_cast<float>(h.weightDecay),
-                              decoupled ? static_cast<float>(1 - h.lr * h.weightDecay) : 1.0f, h.maximize});
-    at::Tensor denom = scratch.narrow(0, 0, len);
-    at::sqrt_out(denom, second.narrow(0, from, len));
-    denom.div_(biasCorrection2Sqrt).add_(h.eps);
-    ParallelElementwise(len, FusedAdamParam{p + from, m + from, denom.data_ptr<float>(), negStepSize});
-  }
+  FusedAdamMoments moments{param.data_ptr<float>(),
+                           expAvg.data_ptr<float>(),
+                           v,
+                           vmax,
+                           param.grad().data_ptr<float>(),
+                           static_cast<float>(h.beta1),
+                           static_cast<float>(h.beta2),
+                           static_cast<float>(1 - h.beta1),
+                           static_cast<float>(1 - h.beta2),
+                           decoupled ? 0.0f : static_cast<float>(h.weightDecay),
+                           decoupled ? static_cast<float>(1 - h.lr * h.weightDecay) : 1.0f,
+                           h.maximize};
+  ParallelElementwise(param.numel(), FusedAdamBlocks{moments, vmax ? vmax : v, std::sqrt(1 - std::pow(h.beta2, step)), h.eps,
+                                                     static_cast<float>(-(h.lr / (1 - std::pow(h.beta1, step))))});
 }
 
 // adamStep(params, state, options): every param here has a gradient.
