@@ -123,8 +123,9 @@ test('CosineAnnealingLR and StepLR lr sequences equal Python exactly over 1000 s
 });
 
 // ---- AdamW, RMSprop and gradient clipping: every case in one Python run ----------------------
-// `wide` cases have a 7,000-element weight, so the fused kernels cross their 4,096-element blocks.
-const wide = { inp: 70, hidden: 100 };
+// `wide` cases have a 70,300-element weight: the fused kernels split it across the intra-op threads
+// (32,768-element grain) and cross their 16,384-element blocks at uneven offsets.
+const wide = { inp: 70, hidden: 1004 };
 const optimizerCases = [
   { name: 'AdamW defaults', optimizer: 'adamw', options: { lr: 1e-2 } },
   { name: 'AdamW amsgrad + maximize + custom betas/eps, accumulated grads', optimizer: 'adamw', options: { lr: 5e-3, weightDecay: 0.1, amsgrad: true, maximize: true, betas: [0.8, 0.99], eps: 1e-6 }, zeroEvery: 4 },
@@ -138,6 +139,7 @@ const optimizerCases = [
   { name: 'RMSprop fused, centered, alpha below 0.5 + maximize + momentum', optimizer: 'rmsprop', options: { lr: 1e-3, alpha: 0.3, centered: true, maximize: true, momentum: 0.5, fused: true }, zeroEvery: 2 },
   { name: 'SGD + clipGradNorm_ (2-norm)', optimizer: 'sgd', options: { lr: 0.5, momentum: 0.9 }, clip: { kind: 'norm', maxNorm: 0.5 } },
   { name: 'Adam + clipGradNorm_ (inf-norm, foreach false)', optimizer: 'adam', options: { lr: 1e-2 }, clip: { kind: 'norm', maxNorm: 0.1, normType: 'inf', foreach: false } },
+  { name: 'Adam fused, weightDecay + amsgrad, accumulated grads, wide', optimizer: 'adam', options: { lr: 1e-2, weightDecay: 0.01, amsgrad: true, fused: true }, zeroEvery: 2, ...wide },
   { name: 'AdamW fused + clipGradNorm_ (3-norm), accumulated grads, wide', optimizer: 'adamw', options: { lr: 1e-2, fused: true }, clip: { kind: 'norm', maxNorm: 0.3, normType: 3 }, zeroEvery: 3, ...wide },
   { name: 'SGD + clipGradValue_', optimizer: 'sgd', options: { lr: 0.5 }, clip: { kind: 'value', clipValue: 0.02 } },
 ];
