@@ -123,9 +123,9 @@ test('CosineAnnealingLR and StepLR lr sequences equal Python exactly over 1000 s
 });
 
 // ---- AdamW, RMSprop and gradient clipping: every case in one Python run ----------------------
-// `wide` cases have a 70,300-element weight: the fused kernels split it across the intra-op threads
-// (32,768-element grain) and cross their 16,384-element blocks at uneven offsets.
-const wide = { inp: 70, hidden: 1004 };
+// `wide` cases have a 281,050-element weight: the fused kernels split it across the intra-op
+// threads and cross their blocks (Adam's 65,536 elements, RMSprop's 16,384) at uneven offsets.
+const wide = { inp: 70, hidden: 4015 };
 const optimizerCases = [
   { name: 'AdamW defaults', optimizer: 'adamw', options: { lr: 1e-2 } },
   { name: 'AdamW amsgrad + maximize + custom betas/eps, accumulated grads', optimizer: 'adamw', options: { lr: 5e-3, weightDecay: 0.1, amsgrad: true, maximize: true, betas: [0.8, 0.99], eps: 1e-6 }, zeroEvery: 4 },

@@ -133,11 +133,12 @@ struct FusedAdamParam {
 };
 
 // One parallel pass, block by block within each thread's range: the moments, then the
-// denominator sqrt(v) / bc2 + eps by ATen's own ops on the block (2.x's MKL builds take sqrt and
-// scalar division from vector math routines that round differently from std::sqrt and `/`), then
-// the parameters. A block stays in L2 for the later steps; the ATen calls on it run inline (inside
-// at::parallel_for) and cost microseconds. Passes over whole chunks were memory-bound: 0.21 s per
-// AlexNet step on 2.13 against 0.05 s for PyTorch's fused=True.
+// denominator sqrt(v) / bc2 + eps by ATen's own ops on the block (2.x's MKL builds take sqrt from
+// MKL's vector math, which is not correctly rounded: 17% of floats differ from std::sqrt), then
+// the parameters. A 64K-element block (256 KB per array) stays in L2 for the later steps, and
+// its ATen calls run inline. On a 37.7M-element weight (2 threads) this takes 75-140 ms (noisy;
+// 16K blocks no better), PyTorch's fused=True, which rounds with std::sqrt, 40 ms; MKL's sqrt
+// alone is 20 ms of the gap.
 struct FusedAdamBlocks {
   FusedAdamMoments moments;
   const float* second;  // v, or vmax with amsgrad
@@ -146,7 +147,7 @@ struct FusedAdamBlocks {
 
   template <bool kFma>
   __attribute__((always_inline)) void Run(int64_t begin, int64_t end) const {
-    constexpr int64_t kBlock = 16384;
+    constexpr int64_t kBlock = 65536;
     thread_local std::vector<float> denomBlock(kBlock);
     const auto options = at::TensorOptions().dtype(at::kFloat);
     for (int64_t from = begin; from < end; from += kBlock) {
