@@ -7,6 +7,7 @@
 #include "autograd.h"
 #include "tensor.h"
 #include "worker.h"
+#include "exports.h"
 
 namespace tb {
 namespace {
@@ -64,8 +65,7 @@ Napi::Value AmpUpdateScale(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterAmp(Napi::Env env, Napi::Object exports) {
-  exports.Set("ampUnscale", Napi::Function::New(env, AmpUnscale));
-  exports.Set("ampUpdateScale", Napi::Function::New(env, AmpUpdateScale));
+  ExportFunctions(env, exports, {{"ampUnscale", AmpUnscale}, {"ampUpdateScale", AmpUpdateScale}});
 }
 
 }  // namespace tb

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "tensor.h"
 #include "worker.h"
+#include "exports.h"
 
 namespace tb {
 namespace {
@@ -155,12 +156,13 @@ void ZeroGrad(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterAutograd(Napi::Env env, Napi::Object exports) {
-  exports.Set("backward", Napi::Function::New(env, Backward));
-  exports.Set("graphLeaves", Napi::Function::New(env, GraphLeaves));
-  exports.Set("grad", Napi::Function::New(env, Grad));
-  exports.Set("setGrad", Napi::Function::New(env, SetGrad));
-  exports.Set("hasGrad", Napi::Function::New(env, HasGrad));
-  exports.Set("zeroGrad", Napi::Function::New(env, ZeroGrad));
+  ExportFunctions(env, exports,
+                  {{"backward", Backward},
+                   {"graphLeaves", GraphLeaves},
+                   {"grad", Grad},
+                   {"setGrad", SetGrad},
+                   {"hasGrad", HasGrad},
+                   {"zeroGrad", ZeroGrad}});
 }
 
 }  // namespace tb

@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "tensor.h"
 #include "worker.h"
+#include "exports.h"
 
 #ifdef TB_WITH_GLOO  // scripts/find-libtorch.js: libtorch has Gloo and its headers were found
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -278,12 +279,13 @@ Napi::Value AverageGradients(const Napi::CallbackInfo& info) {
 
 void RegisterDistributed(Napi::Env env, Napi::Object exports) {
   exports.Set("distAvailable", Napi::Boolean::New(env, true));
-  exports.Set("initProcessGroup", Napi::Function::New(env, InitProcessGroup));
-  exports.Set("destroyProcessGroup", Napi::Function::New(env, DestroyProcessGroup));
-  exports.Set("allReduce", Napi::Function::New(env, AllReduce));
-  exports.Set("broadcast", Napi::Function::New(env, Broadcast));
-  exports.Set("barrier", Napi::Function::New(env, Barrier));
-  exports.Set("averageGradients", Napi::Function::New(env, AverageGradients));
+  ExportFunctions(env, exports,
+                  {{"initProcessGroup", InitProcessGroup},
+                   {"destroyProcessGroup", DestroyProcessGroup},
+                   {"allReduce", AllReduce},
+                   {"broadcast", Broadcast},
+                   {"barrier", Barrier},
+                   {"averageGradients", AverageGradients}});
 }
 
 }  // namespace tb

@@ -1,5 +1,6 @@
 #include "errors.h"
 #include "addon.h"
+#include "exports.h"
 #include <new>
 #include <string>
 
@@ -53,8 +54,6 @@ static void SetErrorClass(const Napi::CallbackInfo& info) {
   Data(info.Env())->torchError = Napi::Persistent(info[0].As<Napi::Function>());
 }
 
-void RegisterErrors(Napi::Env env, Napi::Object exports) {
-  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
-}
+void RegisterErrors(Napi::Env env, Napi::Object exports) { ExportFunctions(env, exports, {{"setErrorClass", SetErrorClass}}); }
 
 }  // namespace tb

@@ -1,5 +1,5 @@
 // A native file's exports as one table: a name and a function each (the functions keep their own
-// names in stack traces). random.cc uses it; the older files still list exports.Set calls.
+// names in stack traces). Every native file registers its functions this way.
 #pragma once
 #include <napi.h>
 #include <initializer_list>

@@ -13,6 +13,7 @@
 #include "memory.h"
 #include "tensor.h"
 #include "worker.h"
+#include "exports.h"
 
 namespace tb {
 
@@ -102,14 +103,15 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterRuntime(Napi::Env env, Napi::Object exports) {
-  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
-  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
-  exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
-  exports.Set("memory", Napi::Function::New(env, Memory));
-  exports.Set("cudaEmptyCache", Napi::Function::New(env, CudaEmptyCache));
-  exports.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize));
-  exports.Set("cudaMemoryStats", Napi::Function::New(env, CudaMemoryStats));
-  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  ExportFunctions(env, exports,
+                  {{"setNumThreads", SetNumThreads},
+                   {"getNumThreads", GetNumThreads},
+                   {"cudaDeviceCount", CudaDeviceCount},
+                   {"memory", Memory},
+                   {"cudaEmptyCache", CudaEmptyCache},
+                   {"cudaSynchronize", CudaSynchronize},
+                   {"cudaMemoryStats", CudaMemoryStats},
+                   {"buildInfo", BuildInfo}});
 }
 
 }  // namespace tb

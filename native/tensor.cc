@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "memory.h"
 #include "worker.h"
+#include "exports.h"
 
 namespace tb {
 
@@ -712,39 +713,40 @@ Napi::Value FactoryLike(const Napi::CallbackInfo& info) {
 
 void RegisterTensor(Napi::Env env, Napi::Object exports) {
   TensorHandle::Init(env, exports);
-  exports.Set("fromData", Napi::Function::New(env, FromData));
-  exports.Set("toBuffer", Napi::Function::New(env, ToBuffer));
-  exports.Set("item", Napi::Function::New(env, Item));
-  exports.Set("meta", Napi::Function::New(env, Meta));
-  exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
-  exports.Set("release", Napi::Function::New(env, Release));
-  exports.Set("busyKeys", Napi::Function::New(env, BusyKeys));
-  exports.Set("to", Napi::Function::New(env, To));
-  exports.Set("unary", Napi::Function::New(env, Unary));
-  exports.Set("binary", Napi::Function::New(env, Binary));
-  exports.Set("reduce", Napi::Function::New(env, Reduce));
-  exports.Set("argmax", Napi::Function::New(env, Argmax));
-  exports.Set("shapeOp", Napi::Function::New(env, ShapeOp));
-  exports.Set("factory", Napi::Function::New(env, Factory));
-  exports.Set("zerosLike", Napi::Function::New(env, ZerosLike));
-  exports.Set("arange", Napi::Function::New(env, Arange));
-  exports.Set("fill", Napi::Function::New(env, Fill));
-  exports.Set("fillMany", Napi::Function::New(env, FillMany));
-  exports.Set("copyInto", Napi::Function::New(env, CopyInto));
-  exports.Set("moveData", Napi::Function::New(env, MoveData));
-  exports.Set("splitOp", Napi::Function::New(env, SplitOp));
-  exports.Set("combine", Napi::Function::New(env, Combine));
-  exports.Set("indexOp", Napi::Function::New(env, IndexOp));
-  exports.Set("matmul", Napi::Function::New(env, Matmul));
-  exports.Set("where", Napi::Function::New(env, Where));
-  exports.Set("clamp", Napi::Function::New(env, Clamp));
-  exports.Set("stat", Napi::Function::New(env, Stat));
-  exports.Set("norm", Napi::Function::New(env, Norm));
-  exports.Set("reduceWithIndices", Napi::Function::New(env, ReduceWithIndices));
-  exports.Set("randint", Napi::Function::New(env, Randint));
-  exports.Set("linspace", Napi::Function::New(env, Linspace));
-  exports.Set("randpermTensor", Napi::Function::New(env, RandpermTensor));
-  exports.Set("factoryLike", Napi::Function::New(env, FactoryLike));
+  ExportFunctions(env, exports,
+                  {{"fromData", FromData},
+                   {"toBuffer", ToBuffer},
+                   {"item", Item},
+                   {"meta", Meta},
+                   {"setRequiresGrad", SetRequiresGrad},
+                   {"release", Release},
+                   {"busyKeys", BusyKeys},
+                   {"to", To},
+                   {"unary", Unary},
+                   {"binary", Binary},
+                   {"reduce", Reduce},
+                   {"argmax", Argmax},
+                   {"shapeOp", ShapeOp},
+                   {"factory", Factory},
+                   {"zerosLike", ZerosLike},
+                   {"arange", Arange},
+                   {"fill", Fill},
+                   {"fillMany", FillMany},
+                   {"copyInto", CopyInto},
+                   {"moveData", MoveData},
+                   {"splitOp", SplitOp},
+                   {"combine", Combine},
+                   {"indexOp", IndexOp},
+                   {"matmul", Matmul},
+                   {"where", Where},
+                   {"clamp", Clamp},
+                   {"stat", Stat},
+                   {"norm", Norm},
+                   {"reduceWithIndices", ReduceWithIndices},
+                   {"randint", Randint},
+                   {"linspace", Linspace},
+                   {"randpermTensor", RandpermTensor},
+                   {"factoryLike", FactoryLike}});
 }
 
 }  // namespace tb

@@ -116,7 +116,11 @@ test('--patience stops when --keep-best-by has not improved; the run records it 
   const epochs = events(r.stdout).filter((e) => e.event === 'epoch');
   assert.deepEqual(epochs.map((e) => e.epoch), [1, 2, 3]);
   assert.ok(epochs.every((e) => e.valLoss === epochs[0].valLoss), 'lr 0: the same validation loss every epoch');
-  assert.ok(logs(r.stdout).includes(`early stop after epoch 3: val_loss has not improved for 2 validation(s) (--patience 2); best ${epochs[0].valLoss.toFixed(4)} at epoch 1`), logs(r.stdout).join('\n'));
+  const stop = `early stop after epoch 3: val_loss has not improved for 2 validation(s) (--patience 2); best ${epochs[0].valLoss.toFixed(4)} at epoch 1`;
+  assert.ok(logs(r.stdout).includes(stop), logs(r.stdout).join('\n'));
+  // The notice follows the epoch line it explains.
+  const order = events(r.stdout).map((e) => (e.event === 'epoch' ? `epoch ${e.epoch}` : e.message));
+  assert.equal(order.indexOf(stop), order.indexOf('epoch 3') + 1, order.join('\n'));
   const run = JSON.parse(fs.readFileSync(path.join(dir, 'patient', 'run.json'), 'utf8'));
   assert.equal(run.stoppedEarly, true);
   assert.deepEqual(run.best, { metric: 'val_loss', value: epochs[0].valLoss, epoch: 1, valAcc: epochs[0].valAcc });

@@ -7,6 +7,7 @@
 #include "../addon.h"
 #include "../tensor.h"
 #include "../worker.h"
+#include "../exports.h"
 
 namespace tb {
 namespace {
@@ -80,7 +81,7 @@ Napi::Value ImagesToBatch(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterDataLoader(Napi::Env env, Napi::Object exports) {
-  exports.Set("imagesToBatch", Napi::Function::New(env, ImagesToBatch));
+  ExportFunctions(env, exports, {{"imagesToBatch", ImagesToBatch}});
 }
 
 }  // namespace tb

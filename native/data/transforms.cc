@@ -9,6 +9,7 @@
 #include "../addon.h"
 #include "../tensor.h"
 #include "../worker.h"
+#include "../exports.h"
 
 namespace tb {
 namespace {
@@ -192,8 +193,7 @@ Napi::Value CmykToRgbImage(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterTransforms(Napi::Env env, Napi::Object exports) {
-  exports.Set("resample", Napi::Function::New(env, ResampleImage));
-  exports.Set("cmykToRgb", Napi::Function::New(env, CmykToRgbImage));
+  ExportFunctions(env, exports, {{"resample", ResampleImage}, {"cmykToRgb", CmykToRgbImage}});
 }
 
 }  // namespace tb

@@ -9,6 +9,7 @@
 #include "../memory.h"
 #include "../tensor.h"
 #include "../worker.h"
+#include "../exports.h"
 
 namespace tb {
 namespace {
@@ -253,13 +254,14 @@ Napi::Value QuantizedOp(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterSerialization(Napi::Env env, Napi::Object exports) {
-  exports.Set("tensorsFromBytes", Napi::Function::New(env, TensorsFromBytes));
-  exports.Set("tensorBytes", Napi::Function::New(env, TensorBytes));
-  exports.Set("crc32", Napi::Function::New(env, Crc32Of));
-  exports.Set("asStrided", Napi::Function::New(env, AsStrided));
-  exports.Set("makeQuantized", Napi::Function::New(env, MakeQuantized));
-  exports.Set("quantizedParams", Napi::Function::New(env, QuantizedParams));
-  exports.Set("quantizedOp", Napi::Function::New(env, QuantizedOp));
+  ExportFunctions(env, exports,
+                  {{"tensorsFromBytes", TensorsFromBytes},
+                   {"tensorBytes", TensorBytes},
+                   {"crc32", Crc32Of},
+                   {"asStrided", AsStrided},
+                   {"makeQuantized", MakeQuantized},
+                   {"quantizedParams", QuantizedParams},
+                   {"quantizedOp", QuantizedOp}});
 }
 
 }  // namespace tb

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <cmath>
 #include "../addon.h"
+#include "../exports.h"
 #include "../tensor.h"
 #include "../worker.h"
 
@@ -40,6 +41,6 @@ Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterBatchNorm(Napi::Env env, Napi::Object exports) { exports.Set("batchNorm", Napi::Function::New(env, BatchNorm)); }
+void RegisterBatchNorm(Napi::Env env, Napi::Object exports) { ExportFunctions(env, exports, {{"batchNorm", BatchNorm}}); }
 
 }  // namespace tb

@@ -5,6 +5,7 @@
 #include "../addon.h"
 #include "../tensor.h"
 #include "../worker.h"
+#include "../exports.h"
 
 namespace tb {
 namespace {
@@ -102,16 +103,17 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterFunctional(Napi::Env env, Napi::Object exports) {
-  exports.Set("linear", Napi::Function::New(env, Linear));
-  exports.Set("conv2d", Napi::Function::New(env, Conv2d));
-  exports.Set("relu", Napi::Function::New(env, Relu));
-  exports.Set("hardtanh", Napi::Function::New(env, Hardtanh));
-  exports.Set("add_", Napi::Function::New(env, AddInplace));
-  exports.Set("maxPool2d", Napi::Function::New(env, MaxPool2d));
-  exports.Set("adaptiveAvgPool2d", Napi::Function::New(env, AdaptiveAvgPool2d));
-  exports.Set("dropout", Napi::Function::New(env, Dropout));
-  exports.Set("softmax", Napi::Function::New(env, Softmax));
-  exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropy));
+  ExportFunctions(env, exports,
+                  {{"linear", Linear},
+                   {"conv2d", Conv2d},
+                   {"relu", Relu},
+                   {"hardtanh", Hardtanh},
+                   {"add_", AddInplace},
+                   {"maxPool2d", MaxPool2d},
+                   {"adaptiveAvgPool2d", AdaptiveAvgPool2d},
+                   {"dropout", Dropout},
+                   {"softmax", Softmax},
+                   {"crossEntropy", CrossEntropy}});
 }
 
 }  // namespace tb

@@ -10,6 +10,7 @@
 #include "../addon.h"
 #include "../tensor.h"
 #include "../worker.h"
+#include "../exports.h"
 #if TORCH_VERSION_MAJOR >= 2
 #include <ATen/native/ForeachUtils.h>
 #endif
@@ -146,8 +147,7 @@ Napi::Value ClipGradValue(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterNnUtils(Napi::Env env, Napi::Object exports) {
-  exports.Set("clipGradNorm", Napi::Function::New(env, ClipGradNorm));
-  exports.Set("clipGradValue", Napi::Function::New(env, ClipGradValue));
+  ExportFunctions(env, exports, {{"clipGradNorm", ClipGradNorm}, {"clipGradValue", ClipGradValue}});
 }
 
 }  // namespace tb

@@ -12,6 +12,7 @@
 #include "fused.h"
 #include "step.h"
 #include "../addon.h"
+#include "../exports.h"
 #include "../tensor.h"
 #include "../worker.h"
 
@@ -218,6 +219,6 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterAdam(Napi::Env env, Napi::Object exports) { exports.Set("adamStep", Napi::Function::New(env, AdamStep)); }
+void RegisterAdam(Napi::Env env, Napi::Object exports) { ExportFunctions(env, exports, {{"adamStep", AdamStep}}); }
 
 }  // namespace tb

@@ -6,6 +6,7 @@
 #include <string>
 #include "../addon.h"
 #include "../tensor.h"
+#include "../exports.h"
 
 namespace tb {
 namespace {
@@ -50,8 +51,7 @@ Napi::Value Libm(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterLrScheduler(Napi::Env env, Napi::Object exports) {
-  exports.Set("cosineAnnealing", Napi::Function::New(env, CosineAnnealing));
-  exports.Set("libm", Napi::Function::New(env, Libm));
+  ExportFunctions(env, exports, {{"cosineAnnealing", CosineAnnealing}, {"libm", Libm}});
 }
 
 }  // namespace tb

@@ -9,6 +9,7 @@
 #include "fused.h"
 #include "step.h"
 #include "../addon.h"
+#include "../exports.h"
 #include "../tensor.h"
 #include "../worker.h"
 
@@ -189,6 +190,6 @@ Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterRmsprop(Napi::Env env, Napi::Object exports) { exports.Set("rmspropStep", Napi::Function::New(env, RmspropStep)); }
+void RegisterRmsprop(Napi::Env env, Napi::Object exports) { ExportFunctions(env, exports, {{"rmspropStep", RmspropStep}}); }
 
 }  // namespace tb

@@ -5,6 +5,7 @@
 #include "../autograd.h"
 #include "fused.h"
 #include "../addon.h"
+#include "../exports.h"
 #include "../tensor.h"
 #include "../worker.h"
 
@@ -112,6 +113,6 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterSgd(Napi::Env env, Napi::Object exports) { exports.Set("sgdStep", Napi::Function::New(env, SgdStep)); }
+void RegisterSgd(Napi::Env env, Napi::Object exports) { ExportFunctions(env, exports, {{"sgdStep", SgdStep}}); }
 
 }  // namespace tb

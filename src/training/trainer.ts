@@ -236,10 +236,12 @@ async function trainLoop(run: Run): Promise<TrainResult> {
       };
       progress.history.push(record);
       epochsRun++;
-      if (evaluation) stoppedEarly = await keepBest(loop, evaluation, epoch);
+      const stopReason = evaluation ? await keepBest(loop, evaluation, epoch) : null;
+      stoppedEarly = stopReason !== null;
       await loop.checkpoint({ epoch: epoch + 1, batch: 0, stoppedEarly });
       await writeArtifacts(loop, stoppedEarly);
       if (isMain) events.onEpoch?.(record);
+      if (stopReason) log(stopReason); // after the epoch line it explains
       if (await stopRequested(events.signal, world.size) && epoch + 1 < c.epochs && !stoppedEarly) interrupted = true;
     }
     if (isMain && !fs.existsSync(path.join(c.out, 'best.pth'))) await io.save(stateDictWithMeta(model, meta) as unknown as io.PyValue, path.join(c.out, 'best.pth'));
@@ -338,9 +340,9 @@ async function validate(loop: Loop, epoch: number): Promise<Evaluation> {
   return evaluation;
 }
 
-/** Writes best.pth when `evaluation` beats the best so far. Returns true when --patience stops the run here. */
-async function keepBest(loop: Loop, evaluation: Evaluation, epoch: number): Promise<boolean> {
-  const { run: { c, isMain, log }, progress } = loop;
+/** Writes best.pth when `evaluation` beats the best so far. Returns why --patience stops the run here, or null. */
+async function keepBest(loop: Loop, evaluation: Evaluation, epoch: number): Promise<string | null> {
+  const { run: { c, isMain }, progress } = loop;
   const value = c.keepBestBy === 'val_loss' ? evaluation.loss : evaluation.accuracy;
   if (progress.best === null || (c.keepBestBy === 'val_loss' ? value < progress.best.value : value > progress.best.value)) {
     progress.best = { metric: c.keepBestBy, value, epoch: epoch + 1, valAcc: evaluation.accuracy };
@@ -349,10 +351,9 @@ async function keepBest(loop: Loop, evaluation: Evaluation, epoch: number): Prom
   const best = progress.best;
   const since = progress.history.filter((h) => h.epoch > best.epoch && h.valAcc !== null).length;
   if (c.patience > 0 && since >= c.patience && epoch + 1 < c.epochs) {
-    log(`early stop after epoch ${epoch + 1}: ${c.keepBestBy} has not improved for ${since} validation(s) (--patience ${c.patience}); best ${best.value.toFixed(4)} at epoch ${best.epoch}`);
-    return true;
+    return `early stop after epoch ${epoch + 1}: ${c.keepBestBy} has not improved for ${since} validation(s) (--patience ${c.patience}); best ${best.value.toFixed(4)} at epoch ${best.epoch}`;
   }
-  return false;
+  return null;
 }
 
 /** metrics.jsonl, curves.png and run.json in the output folder (rank 0 only). */
