@@ -8,6 +8,7 @@ const path = require('path');
 const { spawn, spawnSync } = require('child_process');
 const { io, training, scope, Tensor } = require('torchbridge');
 const { havePyTorch, haveVision, pyTorchHasVision, PYTHON, VISION_PYTHON, tmpDir, NO_PYTORCH } = require('./helpers/reference');
+const { threeClassData } = require('./helpers/three-classes');
 
 const BIN = path.join(__dirname, '..', 'dist', 'bin');
 let dir;
@@ -83,7 +84,7 @@ test("--image-size: 63 is AlexNet's real minimum, so 62 is refused before traini
 });
 
 test('--amp bf16 trains under bfloat16 autocast on CPU and records it', { timeout: 300000 }, async () => {
-  const data = await syntheticData();
+  const data = await threeClassData(path.join(dir, 'three-amp')); // 24 images: bfloat16 on CPU is slow
   const out = path.join(dir, 'amp-bf16');
   const r = run('train.js', ['--data', data, '--weights', 'none', '--epochs', '1', '--device', 'cpu', '--amp', 'bf16', '--out', out, ...COMMON]);
   assert.equal(r.status, 0, r.stderr);
