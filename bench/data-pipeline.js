@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 'use strict';
 // Data pipeline throughput, torchbridge vs torchvision (Debian's python3-torchvision), side by side
-// on this machine: decode + resize(224) + toTensor of an ImageFolder, images/s. Not a test.
+// on this machine: the two recipes' evaluation transforms over an ImageFolder, images/s. Not a test.
 // Usage: node bench/data-pipeline.js [--data DIR] [--passes N] [--pipeline resize|eval|both]
 const path = require('path');
 const os = require('os');
 const { execFileSync } = require('child_process');
-const { data, getNumThreads } = require('..');
+const { data, training, getNumThreads } = require('..');
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -17,14 +17,14 @@ async function main() {
   const root = arg('--data', path.join(__dirname, '..', '..', 'shared', 'data', 'hymenoptera_data', 'train'));
   const passes = Number(arg('--passes', '3'));
   const concurrency = Number(arg('--concurrency', String(os.cpus().length)));
-  const tf = data.transforms;
-  // resize: the figure since the first round; eval: the validation transform (resize 256, centre
-  // crop 224, normalize), whose resize and crop run as one native pass.
+  // resize: the seed recipe's transform, the figure since the first round; eval: the finetune
+  // recipe's validation transform, whose resize and crop run as one native pass.
   const only = arg('--pipeline', 'both');
   const pipelines = {
-    resize: () => tf.compose([tf.resize(224), tf.toTensor()]),
-    eval: () => tf.compose([tf.resize(256), tf.centerCrop(224), tf.toTensor(), tf.normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])]),
+    resize: () => training.evalTransform({ recipe: 'seed', imageSize: 224, normalize: false }),
+    eval: () => training.evalTransform({ recipe: 'finetune', imageSize: 224, normalize: true }),
   };
+  if (only !== 'both' && !(only in pipelines)) throw new Error(`--pipeline: expected resize, eval or both, got '${only}'`);
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const epoch = async (loader) => {
     const start = process.hrtime.bigint();
@@ -48,7 +48,6 @@ async function main() {
     const theirRate = py.images / median(py.seconds);
     results.push({
       pipeline: name,
-      machine: `${os.cpus()[0].model}, ${os.cpus().length} cores`,
       images: ds.length,
       passes,
       concurrency,
@@ -67,7 +66,7 @@ async function main() {
     console.log(`| torchbridge, every epoch decodes (concurrency ${r.concurrency}) | ${r.torchbridgeImagesPerSecond} | ${r.ratio}x |`);
     console.log(`| torchbridge, cache: true, epochs after the first | ${r.torchbridgeCachedEpochImagesPerSecond} | ${r.cachedRatio}x |`);
   }
-  console.log(JSON.stringify(results));
+  console.log(JSON.stringify({ machine: `${os.cpus()[0].model}, ${os.cpus().length} cores`, results }));
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
