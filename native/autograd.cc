@@ -122,14 +122,6 @@ void SetGrad(const Napi::CallbackInfo& info) {
   Guarded(info.Env(), [&] { p.mutable_grad() = g ? g->detach().clone() : at::Tensor(); });
 }
 
-// hasGrad(params): which parameters have a gradient (optimizers skip the others).
-Napi::Value HasGrad(const Napi::CallbackInfo& info) {
-  auto params = ArgTensorList(info, 0);
-  Napi::Array out = Napi::Array::New(info.Env(), params.size());
-  for (size_t i = 0; i < params.size(); i++) out.Set(i, params[i].grad().defined());
-  return out;
-}
-
 // zeroGrad(params, setToNone): Optimizer.zero_grad's semantics (grad is detached, then zeroed).
 // A gradient only its parameter references is zeroed later, by ZeroDeferredGrads; one that a
 // handle or view also shares is zeroed now, since its holder may read it at once.
@@ -156,13 +148,9 @@ void ZeroGrad(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterAutograd(Napi::Env env, Napi::Object exports) {
-  ExportFunctions(env, exports,
-                  {{"backward", Backward},
-                   {"graphLeaves", GraphLeaves},
-                   {"grad", Grad},
-                   {"setGrad", SetGrad},
-                   {"hasGrad", HasGrad},
-                   {"zeroGrad", ZeroGrad}});
+  ExportFunctions(
+      env, exports,
+      {{"backward", Backward}, {"graphLeaves", GraphLeaves}, {"grad", Grad}, {"setGrad", SetGrad}, {"zeroGrad", ZeroGrad}});
 }
 
 }  // namespace tb

@@ -77,6 +77,10 @@ export interface AdamStepOptions {
   decoupledWeightDecay: boolean;
   fused: boolean;
 }
+/** native/optim/sgd.cc's state list, one entry per parameter (undefined: not created yet). */
+export interface SgdStepState {
+  momentumBuffers: OptH[];
+}
 export interface SgdStepOptions {
   lr: number;
   momentum: number;
@@ -102,6 +106,17 @@ export interface RmspropStepOptions {
   maximize: boolean;
   fused: boolean;
 }
+/** One param group of an optimizer's native step: every parameter, stepped or not. */
+export interface StepGroup<S, O> {
+  params: H[];
+  state: S;
+  options: O;
+}
+/**
+ * Called by a native step, before it queues any work, with the parameters it will update (those
+ * with a gradient): a boolean per parameter per group. Throwing (BUSY) cancels the step.
+ */
+export type AdmitStep = (plan: boolean[][]) => void;
 
 /** native/data/transforms.cc: resize width x height to outWidth x outHeight, then keep `crop`. */
 export interface ResampleOptions {
@@ -160,7 +175,6 @@ export interface NativeAddon {
   graphLeaves(root: H): H[];
   backward(loss: H, gradient: OptH, retainGraph: boolean): Promise<void>;
   grad(t: H): OptH;
-  hasGrad(params: H[]): boolean[];
   setGrad(param: H, grad: OptH): void;
   zeroGrad(params: H[], setToNone: boolean): void;
   // random.cc
@@ -199,11 +213,12 @@ export interface NativeAddon {
   // nn/utils.cc
   clipGradNorm(params: H[], opts: { maxNorm: number; normType: number; errorIfNonfinite: boolean; foreach: boolean }): Promise<H>;
   clipGradValue(params: H[], clipValue: number, foreach: boolean): Promise<void>;
-  // optim/adam.cc, optim/sgd.cc, optim/rmsprop.cc: each step resolves with the state tensors it
-  // created (undefined where they existed)
-  adamStep(params: H[], state: AdamStepState, opts: AdamStepOptions): Promise<OptH[]>;
-  sgdStep(params: H[], buffers: OptH[], opts: SgdStepOptions): Promise<OptH[]>;
-  rmspropStep(params: H[], state: RmspropStepState, opts: RmspropStepOptions): Promise<OptH[]>;
+  // optim/adam.cc, optim/sgd.cc, optim/rmsprop.cc (optim/step.h): one call per step() over every
+  // group; resolves, per group, with the state tensors it created (3 per parameter for Adam and
+  // RMSprop, 1 for SGD; undefined where they existed or the parameter had no gradient)
+  adamStep(groups: StepGroup<AdamStepState, AdamStepOptions>[], admit: AdmitStep): Promise<OptH[][]>;
+  sgdStep(groups: StepGroup<SgdStepState, SgdStepOptions>[], admit: AdmitStep): Promise<OptH[][]>;
+  rmspropStep(groups: StepGroup<RmspropStepState, RmspropStepOptions>[], admit: AdmitStep): Promise<OptH[][]>;
   // optim/lr_scheduler.cc
   cosineAnnealing(form: 'recursive' | 'resumed' | 'closed', opts: { epoch: number; tMax: number; etaMin: number; baseLr: number; lastLr: number }): number;
   libm(fn: 'cos', x: number): number;

@@ -150,11 +150,25 @@ function claim(where: string, keys: Keys): () => void {
  * overlap that would race (a write while anything reads or writes the same memory, a read while
  * it is written), and rewrites the error stack to point at the caller's line.
  */
-export async function track<T>(where: string, reads: Access[], writes: Access[], start: () => Promise<T>): Promise<T> {
-  const done = claim(where, resolve(where, reads, writes, TENSOR_WHAT));
-  const site = new Error();
+export function track<T>(where: string, reads: Access[], writes: Access[], start: () => Promise<T>): Promise<T> {
+  return trackDecided(where, (claimAccess) => {
+    claimAccess(reads, writes);
+    return start();
+  }, new Error());
+}
+
+/**
+ * @internal track() for a native call that decides what it touches: it calls `claimAccess` once,
+ * synchronously and before it queues any work (a BUSY thrown there cancels the call).
+ */
+export async function trackDecided<T>(
+  where: string, start: (claimAccess: (reads: Access[], writes: Access[]) => void) => Promise<T>, site = new Error(),
+): Promise<T> {
+  let done = (): void => {};
   try {
-    return await start();
+    return await start((reads, writes) => {
+      done = claim(where, resolve(where, reads, writes, TENSOR_WHAT));
+    });
   } catch (err) {
     if (err instanceof Error && site.stack) err.stack = `${err.name}: ${err.message}\n${site.stack.split('\n').slice(2).join('\n')}`;
     throw err;

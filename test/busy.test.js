@@ -88,6 +88,31 @@ test('io.save beside pending steps writes the weights of one moment, or is refus
   assert.ok(refused.save + refused.step >= 4, 'each iteration overlapped a save with a step');
 });
 
+test('a step claims only what it updates: a frozen parameter may be saved meanwhile, a busy stepped one cancels the whole step', async (t) => {
+  const dir = tempDir(t);
+  manualSeed(0);
+  const frozen = new nn.Linear(1024, 1024); // in the optimizer, but never given a gradient
+  const trained = new nn.Linear(1024, 1024);
+  const opt = new optim.Adam([{ params: [trained.weight] }, { params: [trained.bias], lr: 0.1 }, { params: frozen.parameters() }], { lr: 0.01 });
+  await makeGrads(trained, rand([2, 1024]));
+  const frozenBefore = bytes(frozen.weight);
+  await Promise.all([io.save(frozen.stateDict(), path.join(dir, 'frozen.pth')), opt.step()]);
+  assert.ok(bytes(frozen.weight).equals(frozenBefore));
+  assert.equal(opt.state.has(frozen.weight), false);
+  assert.equal(opt.state.get(trained.weight).step, 1);
+
+  // The bias (second group) is being saved: the step is refused before the first group moves.
+  const [weight, bias] = [bytes(trained.weight), bytes(trained.bias)];
+  const saving = io.save({ bias: trained.bias }, path.join(dir, 'bias.pth'));
+  await assert.rejects(opt.step(), { ...BUSY, message: /optim\.Adam\.step: .*io\.save/ });
+  await saving;
+  assert.ok(bytes(trained.weight).equals(weight) && bytes(trained.bias).equals(bias), 'a refused step changed nothing');
+  assert.equal(opt.state.get(trained.weight).step, 1);
+  await opt.step();
+  assert.equal(opt.state.get(trained.weight).step, 2);
+  assert.equal(opt.state.get(trained.bias).step, 2);
+});
+
 test('zeroGrad during a pending step is refused with BUSY, and the step completes with its gradients', async () => {
   const { lin, opt } = await steppingLinear();
   const grad = bytes(lin.weight.grad);

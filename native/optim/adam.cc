@@ -183,36 +183,46 @@ void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& ex
                                                      static_cast<float>(-(h.lr / (1 - std::pow(h.beta1, step))))});
 }
 
-// adamStep(params, state, options): every param here has a gradient.
-//   state: {expAvgs, expAvgSqs, maxExpAvgSqs (handle | undefined each), steps (already incremented)}
-//   options: {lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupledWeightDecay, fused}
-// Missing state (undefined) is created here as zeros, off the JS thread (first-touching 0.5 GB
-// of AlexNet state takes about a second), and returned as [expAvg, expAvgSq, maxExpAvgSq] per
-// param, undefined where the state already existed.
-Napi::Value AdamStep(const Napi::CallbackInfo& info) {
-  auto params = ArgTensorList(info, 0);
-  Napi::Object state = ArgOptions(info, 1), o = ArgOptions(info, 2);
-  auto expAvgs = OptionTensorList(state, "expAvgs", true);
-  auto expAvgSqs = OptionTensorList(state, "expAvgSqs", true);
-  auto maxExpAvgSqs = OptionTensorList(state, "maxExpAvgSqs", true);
-  auto steps = OptionDoubleList(state, "steps");
-  AdamHyper h{
-      OptionDouble(o, "lr"),          OptionDouble(o, "beta1"), OptionDouble(o, "beta2"),  OptionDouble(o, "eps"),
-      OptionDouble(o, "weightDecay"), OptionBool(o, "amsgrad"), OptionBool(o, "maximize"), OptionBool(o, "decoupledWeightDecay")};
-  bool fused = OptionBool(o, "fused");
-  size_t n = params.size();
-  if (expAvgs.size() != n || expAvgSqs.size() != n || steps.size() != n || maxExpAvgSqs.size() != n) {
-    throw Napi::TypeError::New(info.Env(), "adamStep: state lists differ in length from params");
+// One group of adamStep(groups, admit) (see RunOptimizerStep):
+//   {params, state: {expAvgs, expAvgSqs, maxExpAvgSqs (handle | undefined each), steps (the
+//    step count of each param, this step included)},
+//    options: {lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupledWeightDecay, fused}}
+// Missing state is created as zeros: [expAvg, expAvgSq, maxExpAvgSq] per param.
+struct AdamGroup {
+  std::vector<at::Tensor> params, expAvgs, expAvgSqs, maxExpAvgSqs;
+  std::vector<double> steps;
+  AdamHyper h;
+  bool fused;
+};
+
+AdamGroup ReadAdamGroup(const Napi::Object& group) {
+  Napi::Object state = OptionObject(group, "state"), o = OptionObject(group, "options");
+  AdamGroup g{OptionTensorList(group, "params"),
+              OptionTensorList(state, "expAvgs", true),
+              OptionTensorList(state, "expAvgSqs", true),
+              OptionTensorList(state, "maxExpAvgSqs", true),
+              OptionDoubleList(state, "steps"),
+              {OptionDouble(o, "lr"), OptionDouble(o, "beta1"), OptionDouble(o, "beta2"), OptionDouble(o, "eps"),
+               OptionDouble(o, "weightDecay"), OptionBool(o, "amsgrad"), OptionBool(o, "maximize"),
+               OptionBool(o, "decoupledWeightDecay")},
+              OptionBool(o, "fused")};
+  size_t n = g.params.size();
+  if (g.expAvgs.size() != n || g.expAvgSqs.size() != n || g.steps.size() != n || g.maxExpAvgSqs.size() != n) {
+    throw Napi::TypeError::New(group.Env(), "adamStep: state lists differ in length from params");
   }
-  return RunOptimizerStep(info.Env(), params, 3, [=](size_t i, const EnsureState& ensure) mutable {
-    ensure(expAvgs[i], 0);
-    ensure(expAvgSqs[i], 1);
-    if (h.amsgrad) ensure(maxExpAvgSqs[i], 2);
-    at::Tensor* maxSq = h.amsgrad ? &maxExpAvgSqs[i] : nullptr;
-    if (fused && Fusable(params[i], params[i].grad(), expAvgs[i], expAvgSqs[i], maxSq)) {
-      FusedAdamUpdate(params[i], expAvgs[i], expAvgSqs[i], maxSq, steps[i], h);
+  return g;
+}
+
+Napi::Value AdamStep(const Napi::CallbackInfo& info) {
+  return RunOptimizerStep<AdamGroup>(info, 3, ReadAdamGroup, [](AdamGroup& g, size_t i, const NewState& state) {
+    state.Zeros(g.expAvgs[i], 0);
+    state.Zeros(g.expAvgSqs[i], 1);
+    if (g.h.amsgrad) state.Zeros(g.maxExpAvgSqs[i], 2);
+    at::Tensor* maxSq = g.h.amsgrad ? &g.maxExpAvgSqs[i] : nullptr;
+    if (g.fused && Fusable(g.params[i], g.params[i].grad(), g.expAvgs[i], g.expAvgSqs[i], maxSq)) {
+      FusedAdamUpdate(g.params[i], g.expAvgs[i], g.expAvgSqs[i], maxSq, g.steps[i], g.h);
     } else {
-      AdamUpdate(params[i], expAvgs[i], expAvgSqs[i], maxSq, steps[i], h);
+      AdamUpdate(g.params[i], g.expAvgs[i], g.expAvgSqs[i], maxSq, g.steps[i], g.h);
     }
   });
 }

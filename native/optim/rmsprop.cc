@@ -155,35 +155,44 @@ void FusedRmspropUpdate(const at::Tensor& param, at::Tensor& squareAvg, at::Tens
   ParallelElementwise(param.numel(), k);
 }
 
-// rmspropStep(params, state, options): every param here has a gradient.
-//   state: {squareAvgs, gradAvgs, momentumBuffers} (handle | undefined each)
-//   options: {lr, alpha, eps, weightDecay, momentum, centered, maximize, fused}
-// Missing state is created here as zeros (grad_avg only when centered, the momentum buffer only
-// when momentum > 0) and returned as [squareAvg, gradAvg, momentumBuffer] per param, undefined
-// where it already existed.
-Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
-  auto params = ArgTensorList(info, 0);
-  Napi::Object state = ArgOptions(info, 1), o = ArgOptions(info, 2);
-  auto squareAvgs = OptionTensorList(state, "squareAvgs", true);
-  auto gradAvgs = OptionTensorList(state, "gradAvgs", true);
-  auto buffers = OptionTensorList(state, "momentumBuffers", true);
-  RmspropHyper h{OptionDouble(o, "lr"),       OptionDouble(o, "alpha"),  OptionDouble(o, "eps"),   OptionDouble(o, "weightDecay"),
-                 OptionDouble(o, "momentum"), OptionBool(o, "centered"), OptionBool(o, "maximize")};
-  bool fused = OptionBool(o, "fused");
-  size_t n = params.size();
-  if (squareAvgs.size() != n || gradAvgs.size() != n || buffers.size() != n) {
-    throw Napi::TypeError::New(info.Env(), "rmspropStep: state lists differ in length from params");
+// One group of rmspropStep(groups, admit) (see RunOptimizerStep):
+//   {params, state: {squareAvgs, gradAvgs, momentumBuffers} (handle | undefined each),
+//    options: {lr, alpha, eps, weightDecay, momentum, centered, maximize, fused}}
+// Missing state is created as zeros (grad_avg only when centered, the momentum buffer only when
+// momentum > 0): [squareAvg, gradAvg, momentumBuffer] per param.
+struct RmspropGroup {
+  std::vector<at::Tensor> params, squareAvgs, gradAvgs, buffers;
+  RmspropHyper h;
+  bool fused;
+};
+
+RmspropGroup ReadRmspropGroup(const Napi::Object& group) {
+  Napi::Object state = OptionObject(group, "state"), o = OptionObject(group, "options");
+  RmspropGroup g{OptionTensorList(group, "params"),
+                 OptionTensorList(state, "squareAvgs", true),
+                 OptionTensorList(state, "gradAvgs", true),
+                 OptionTensorList(state, "momentumBuffers", true),
+                 {OptionDouble(o, "lr"), OptionDouble(o, "alpha"), OptionDouble(o, "eps"), OptionDouble(o, "weightDecay"),
+                  OptionDouble(o, "momentum"), OptionBool(o, "centered"), OptionBool(o, "maximize")},
+                 OptionBool(o, "fused")};
+  size_t n = g.params.size();
+  if (g.squareAvgs.size() != n || g.gradAvgs.size() != n || g.buffers.size() != n) {
+    throw Napi::TypeError::New(group.Env(), "rmspropStep: state lists differ in length from params");
   }
-  return RunOptimizerStep(info.Env(), params, 3, [=](size_t i, const EnsureState& ensure) mutable {
-    ensure(squareAvgs[i], 0);
-    if (h.centered) ensure(gradAvgs[i], 1);
-    if (h.momentum > 0) ensure(buffers[i], 2);
-    at::Tensor gradAvg = h.centered ? gradAvgs[i] : at::Tensor();
-    at::Tensor buf = h.momentum > 0 ? buffers[i] : at::Tensor();
-    if (fused && Fusable(params[i], {&squareAvgs[i], &gradAvg, &buf})) {
-      FusedRmspropUpdate(params[i], squareAvgs[i], gradAvg, buf, h);
+  return g;
+}
+
+Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
+  return RunOptimizerStep<RmspropGroup>(info, 3, ReadRmspropGroup, [](RmspropGroup& g, size_t i, const NewState& state) {
+    state.Zeros(g.squareAvgs[i], 0);
+    if (g.h.centered) state.Zeros(g.gradAvgs[i], 1);
+    if (g.h.momentum > 0) state.Zeros(g.buffers[i], 2);
+    at::Tensor gradAvg = g.h.centered ? g.gradAvgs[i] : at::Tensor();
+    at::Tensor buf = g.h.momentum > 0 ? g.buffers[i] : at::Tensor();
+    if (g.fused && Fusable(g.params[i], {&g.squareAvgs[i], &gradAvg, &buf})) {
+      FusedRmspropUpdate(g.params[i], g.squareAvgs[i], gradAvg, buf, g.h);
     } else {
-      RmspropUpdate(params[i], squareAvgs[i], gradAvg, buf, h);
+      RmspropUpdate(g.params[i], g.squareAvgs[i], gradAvg, buf, g.h);
     }
   });
 }

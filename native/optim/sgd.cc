@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include "../autograd.h"
 #include "fused.h"
+#include "step.h"
 #include "../addon.h"
 #include "../exports.h"
 #include "../tensor.h"
@@ -85,30 +86,33 @@ at::Tensor FusedSgdUpdate(const at::Tensor& param, at::Tensor buf, const SgdHype
   return created;
 }
 
-// sgdStep(params, buffers (handle | undefined each), options): options are
-// {lr, momentum, dampening, weightDecay, nesterov, maximize, fused}.
+// One group of sgdStep(groups, admit) (see RunOptimizerStep):
+//   {params, state: {momentumBuffers (handle | undefined each)},
+//    options: {lr, momentum, dampening, weightDecay, nesterov, maximize, fused}}
+// The momentum buffer made on a parameter's first step is returned, one slot per param.
+struct SgdGroup {
+  std::vector<at::Tensor> params, buffers;
+  SgdHyper h;
+  bool fused;
+};
+
+SgdGroup ReadSgdGroup(const Napi::Object& group) {
+  Napi::Object state = OptionObject(group, "state"), o = OptionObject(group, "options");
+  SgdGroup g{OptionTensorList(group, "params"),
+             OptionTensorList(state, "momentumBuffers", true),
+             {OptionDouble(o, "lr"), OptionDouble(o, "momentum"), OptionDouble(o, "dampening"), OptionDouble(o, "weightDecay"),
+              OptionBool(o, "nesterov"), OptionBool(o, "maximize")},
+             OptionBool(o, "fused")};
+  if (g.buffers.size() != g.params.size())
+    throw Napi::TypeError::New(group.Env(), "sgdStep: buffers differ in length from params");
+  return g;
+}
+
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
-  auto params = ArgTensorList(info, 0);
-  auto buffers = ArgTensorList(info, 1, true);
-  Napi::Object o = ArgOptions(info, 2);
-  SgdHyper h{OptionDouble(o, "lr"),          OptionDouble(o, "momentum"), OptionDouble(o, "dampening"),
-             OptionDouble(o, "weightDecay"), OptionBool(o, "nesterov"),   OptionBool(o, "maximize")};
-  bool fused = OptionBool(o, "fused");
-  if (buffers.size() != params.size()) {
-    throw Napi::TypeError::New(info.Env(), "sgdStep: buffers differ in length from params");
-  }
-  using Result = std::vector<at::Tensor>;
-  return RunAsync<Result>(
-      info.Env(), false,
-      [=]() mutable {
-        Result created(params.size());
-        for (size_t i = 0; i < params.size(); i++) {
-          created[i] = fused && Fusable(params[i], buffers[i]) ? FusedSgdUpdate(params[i], buffers[i], h)
-                                                               : SgdUpdate(params[i], buffers[i], h);
-        }
-        return created;
-      },
-      [](Napi::Env env, Result& created) { return TensorArray(env, created); }, Lane::Compute);
+  return RunOptimizerStep<SgdGroup>(info, 1, ReadSgdGroup, [](SgdGroup& g, size_t i, const NewState& state) {
+    const at::Tensor& p = g.params[i];
+    state.Made(g.fused && Fusable(p, g.buffers[i]) ? FusedSgdUpdate(p, g.buffers[i], g.h) : SgdUpdate(p, g.buffers[i], g.h), 0);
+  });
 }
 
 }  // namespace

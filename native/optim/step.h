@@ -1,38 +1,84 @@
-// What the optimizer steps share: one Compute-lane job per step that creates missing state.
+// What the optimizer steps share: one native call per step() over every param group, which
+// decides which parameters to step and updates them in one Compute-lane job.
 #pragma once
 #include <napi.h>
 #include <ATen/ATen.h>
-#include <functional>
 #include <vector>
+#include "../args.h"
 #include "../tensor.h"
 #include "../worker.h"
 
 namespace tb {
 
-// Creates the state tensor in `slot` of the current parameter as zeros like it, if undefined.
-using EnsureState = std::function<void(at::Tensor& state, size_t slot)>;
+// The state tensors one parameter's update creates, in its `slots` places of the step's result.
+class NewState {
+ public:
+  NewState(const at::Tensor& param, at::Tensor* slots) : param_(param), slots_(slots) {}
+  // Fills undefined state with zeros like the parameter (first-touching the state of a large
+  // model takes about a second, so it happens here, off the JS thread).
+  void Zeros(at::Tensor& state, size_t slot) const {
+    if (state.defined()) return;
+    state = at::zeros_like(param_, at::MemoryFormat::Preserve);
+    slots_[slot] = state;
+  }
+  // Records state the update made itself (SGD's first momentum buffer is the gradient's clone).
+  void Made(const at::Tensor& state, size_t slot) const { slots_[slot] = state; }
 
-// Runs update(i, ensure) for each parameter on the Compute lane (first-touching the state of a
-// large model takes about a second, so it is created there too) and resolves with the created
-// state tensors, `slots` per parameter, undefined where the state already existed.
-template <typename Update>
-Napi::Promise RunOptimizerStep(Napi::Env env, std::vector<at::Tensor> params, size_t slots, Update update) {
-  using Result = std::vector<at::Tensor>;
+ private:
+  const at::Tensor& param_;
+  at::Tensor* slots_;
+};
+
+// xStep(groups, admit), for each optimizer: `groups` holds {params, state, options} per param
+// group, read by `read`. On the JS thread it decides which parameters have a gradient (the
+// others are skipped, as PyTorch's `if p.grad is None: continue`) and calls admit(plan), a
+// boolean per parameter per group, before any work is queued: TS claims exactly those parameters
+// and their state there, or throws BUSY, which cancels the whole step. Then one Compute-lane job
+// runs update(group, i, newState) for each of them, and the promise resolves with, per group,
+// `slots` tensors per parameter: the state created (undefined where it existed or was skipped).
+template <typename Group, typename Read, typename Update>
+Napi::Value RunOptimizerStep(const Napi::CallbackInfo& info, size_t slots, Read read, Update update) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw ArgError(info, 0, "an array of param groups");
+  if (!info[1].IsFunction()) throw ArgError(info, 1, "a function");
+  Napi::Array groupValues = info[0].As<Napi::Array>();
+  std::vector<Group> groups;
+  std::vector<std::vector<bool>> plan;
+  Napi::Array planValue = Napi::Array::New(env, groupValues.Length());
+  for (uint32_t k = 0; k < groupValues.Length(); k++) {
+    Napi::Value g = groupValues.Get(k);
+    if (!g.IsObject()) throw ArgError(info, 0, "an array of param groups");
+    groups.push_back(read(g.As<Napi::Object>()));
+    std::vector<bool> stepped;
+    Napi::Array steppedValue = Napi::Array::New(env, groups.back().params.size());
+    for (const at::Tensor& p : groups.back().params) {
+      steppedValue.Set(stepped.size(), p.grad().defined());
+      stepped.push_back(p.grad().defined());
+    }
+    plan.push_back(std::move(stepped));
+    planValue.Set(k, steppedValue);
+  }
+  info[1].As<Napi::Function>().Call({planValue});  // a BUSY thrown here propagates; nothing ran
+
+  using Result = std::vector<std::vector<at::Tensor>>;
   return RunAsync<Result>(
       env, false,
-      [params, slots, update]() mutable {
-        Result created(slots * params.size());
-        for (size_t i = 0; i < params.size(); i++) {
-          EnsureState ensure = [&](at::Tensor& state, size_t slot) {
-            if (state.defined()) return;
-            state = at::zeros_like(params[i], at::MemoryFormat::Preserve);
-            created[slots * i + slot] = state;
-          };
-          update(i, ensure);
+      [groups = std::move(groups), plan = std::move(plan), slots, update]() mutable {
+        Result created(groups.size());
+        for (size_t k = 0; k < groups.size(); k++) {
+          created[k].resize(slots * groups[k].params.size());
+          for (size_t i = 0; i < groups[k].params.size(); i++) {
+            if (plan[k][i]) update(groups[k], i, NewState(groups[k].params[i], &created[k][slots * i]));
+          }
         }
         return created;
       },
-      [](Napi::Env e, Result& created) { return TensorArray(e, created); }, Lane::Compute);
+      [](Napi::Env e, Result& created) {
+        Napi::Array out = Napi::Array::New(e, created.size());
+        for (size_t k = 0; k < created.size(); k++) out.Set(k, TensorArray(e, created[k]));
+        return out;
+      },
+      Lane::Compute);
 }
 
 }  // namespace tb

@@ -1,4 +1,4 @@
-import { native, TensorHandle } from '../native';
+import { AdmitStep, native, TensorHandle } from '../native';
 import { Tensor } from '../tensor';
 import { bool, finite, invalid } from '../arguments';
 import { adoptStateTensor, Optimizer, ParamGroup, ParamGroupInput, readStep, stepTensor } from './optimizer';
@@ -89,27 +89,31 @@ export class Adam extends Optimizer<AdamOptions, AdamState> {
     return state;
   }
 
-  protected async stepGroup(g: ParamGroup<AdamOptions>, params: Tensor[]): Promise<void> {
-    const states = params.map((p) => this.state.get(p));
-    const steps = states.map((s) => (s ? s.step : 0) + 1);
-    const handle = (t: Tensor | undefined, name: string) => (t ? this.held(t, name) : undefined);
-    const created = await native.adamStep(params.map((p) => this.held(p, 'parameter')), {
-      expAvgs: states.map((s) => handle(s?.expAvg, 'exp_avg')),
-      expAvgSqs: states.map((s) => handle(s?.expAvgSq, 'exp_avg_sq')),
-      maxExpAvgSqs: states.map((s) => (g.amsgrad ? handle(s?.maxExpAvgSq, 'max_exp_avg_sq') : undefined)),
-      steps,
-    }, {
-      lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps, weightDecay: g.weightDecay, amsgrad: g.amsgrad,
-      maximize: g.maximize, decoupledWeightDecay: g.decoupledWeightDecay, fused: g.fused,
-    });
-    const owned = (h: TensorHandle | undefined) => (h ? Tensor._wrap(h, true) : undefined);
-    params.forEach((p, i) => {
-      const [expAvg, expAvgSq, maxSq] = [0, 1, 2].map((k) => owned(created[3 * i + k]));
-      const s = states[i] ?? { step: 0, expAvg: expAvg!, expAvgSq: expAvgSq! };
-      if (maxSq) s.maxExpAvgSq = maxSq;
-      s.step = steps[i];
-      this.state.set(p, s);
-    });
+  protected runStep(admit: AdmitStep): Promise<(TensorHandle | undefined)[][]> {
+    return native.adamStep(this.paramGroups.map((g) => {
+      const states = g.params.map((p) => this.state.get(p));
+      return {
+        params: g.params.map((p) => this.held(p, 'parameter')),
+        state: {
+          expAvgs: states.map((s) => this.heldState(s?.expAvg, 'exp_avg')),
+          expAvgSqs: states.map((s) => this.heldState(s?.expAvgSq, 'exp_avg_sq')),
+          maxExpAvgSqs: states.map((s) => (g.amsgrad ? this.heldState(s?.maxExpAvgSq, 'max_exp_avg_sq') : undefined)),
+          steps: states.map((s) => (s ? s.step : 0) + 1),
+        },
+        options: {
+          lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps, weightDecay: g.weightDecay, amsgrad: g.amsgrad,
+          maximize: g.maximize, decoupledWeightDecay: g.decoupledWeightDecay, fused: g.fused,
+        },
+      };
+    }), admit);
+  }
+
+  protected adoptState(param: Tensor, created: (TensorHandle | undefined)[], i: number): void {
+    const [expAvg, expAvgSq, maxSq] = this.createdState(created, i, 3);
+    const s = this.state.get(param) ?? { step: 0, expAvg: expAvg!, expAvgSq: expAvgSq! };
+    if (maxSq) s.maxExpAvgSq = maxSq;
+    s.step += 1;
+    this.state.set(param, s);
   }
 }
 

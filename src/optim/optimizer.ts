@@ -1,7 +1,7 @@
 // Shared machinery of torch.optim optimizers: param groups, per-parameter state, state_dict.
 import { TorchError } from '../errors';
-import { native, TensorHandle } from '../native';
-import { assertIdle, gradsOf, tensor, Tensor, track } from '../tensor';
+import { AdmitStep, native, TensorHandle } from '../native';
+import { assertIdle, gradsOf, tensor, Tensor, trackDecided } from '../tensor';
 import { bool, finite, invalid, options } from '../arguments';
 
 /**
@@ -70,14 +70,28 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
   protected abstract groupToPython(g: ParamGroup<O>): Record<string, unknown>;
   protected abstract groupFromPython(g: Record<string, unknown>): Partial<O>;
   /**
-   * Updates the parameters of one group; called by step() with the state ready, while the step
-   * holds the parameters, their gradients and their state (read their handles with `held`).
+   * Calls the optimizer's native step with every group's parameters, state and options, read
+   * now. The native step skips parameters without a gradient and calls `admit` with its plan
+   * before it starts. Resolves, per group, with the state tensors created.
    */
-  protected abstract stepGroup(group: ParamGroup<O>, params: Tensor[]): Promise<void>;
+  protected abstract runStep(admit: AdmitStep): Promise<(TensorHandle | undefined)[][]>;
+  /** Keeps the state a stepped parameter's update created (`created`: its group's list; the
+   * parameter is the i-th of its group) and counts its step. */
+  protected abstract adoptState(param: Tensor, created: (TensorHandle | undefined)[], i: number): void;
 
-  /** A handle of a tensor the running step holds already. */
+  /** The handle of a tensor the step passes to its native call, which claims it (see step()). */
   protected held(t: Tensor, name: string): TensorHandle {
     return t._h(`${this.where}.step`, name, false);
+  }
+
+  /** The `slots` state tensors a step created for the i-th parameter of a group, owned by the optimizer. */
+  protected createdState(created: (TensorHandle | undefined)[], i: number, slots: number): (Tensor | undefined)[] {
+    return created.slice(slots * i, slots * (i + 1)).map((h) => (h ? Tensor._wrap(h, true) : undefined));
+  }
+
+  /** The handle of a state tensor, if there is one. */
+  protected heldState(t: Tensor | undefined, name: string): TensorHandle | undefined {
+    return t ? this.held(t, name) : undefined;
   }
 
   private allParams(): Tensor[] {
@@ -105,22 +119,26 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
     native.zeroGrad(params.map((p) => p._h(where, 'parameter', false)), setToNone);
   }
 
-  /** Performs one optimisation step off the JS thread. Parameters without a gradient are skipped. */
+  /**
+   * Performs one optimisation step off the JS thread, as one native call over every group.
+   * Parameters without a gradient are skipped, and only what the step updates is marked busy:
+   * a frozen parameter stays free to read (say, saved) while it runs.
+   */
   async step(): Promise<void> {
     const where = `${this.where}.step`;
     if (this.#stepping) throw new TorchError(`${where}: the previous step() is still running; await it first`, 'BUSY');
-    const all = this.allParams();
-    assertIdle(where, [gradsOf(where, all)], []); // before hasGrad reads the gradient slots
-    const plan = this.paramGroups.map((group) => {
-      const has = native.hasGrad(group.params.map((p) => p._h(where, 'parameter')));
-      return { group, params: group.params.filter((_, i) => has[i]) };
-    });
-    const stepped = plan.flatMap((g) => g.params);
+    assertIdle(where, [gradsOf(where, this.allParams())], []); // the native step reads the gradient slots at once
+    let plan: boolean[][] = [];
     this.#stepping = true;
     try {
-      await track(where, [gradsOf(where, stepped)], [...stepped, ...this.stateTensors(stepped)], async () => {
-        for (const { group, params } of plan) if (params.length) await this.stepGroup(group, params);
-      });
+      const created = await trackDecided(where, (claimAccess) => this.runStep((stepped) => {
+        plan = stepped;
+        const params = this.paramGroups.flatMap((g, k) => g.params.filter((_, i) => stepped[k][i]));
+        claimAccess([gradsOf(where, params)], [...params, ...this.stateTensors(params)]);
+      }));
+      this.paramGroups.forEach((g, k) => g.params.forEach((p, i) => {
+        if (plan[k][i]) this.adoptState(p, created[k], i);
+      }));
     } finally {
       this.#stepping = false;
     }

@@ -1,4 +1,4 @@
-import { native, TensorHandle } from '../native';
+import { AdmitStep, native, TensorHandle } from '../native';
 import { Tensor } from '../tensor';
 import { bool, finite } from '../arguments';
 import { adoptStateTensor, Optimizer, ParamGroup, ParamGroupInput, readStep, stepTensor } from './optimizer';
@@ -77,25 +77,30 @@ export class RMSprop extends Optimizer<RMSpropOptions, RMSpropState> {
     return state;
   }
 
-  protected async stepGroup(g: ParamGroup<RMSpropOptions>, params: Tensor[]): Promise<void> {
-    const states = params.map((p) => this.state.get(p));
-    const handle = (t: Tensor | undefined, name: string) => (t ? this.held(t, name) : undefined);
-    const created = await native.rmspropStep(params.map((p) => this.held(p, 'parameter')), {
-      squareAvgs: states.map((s) => handle(s?.squareAvg, 'square_avg')),
-      gradAvgs: states.map((s) => (g.centered ? handle(s?.gradAvg, 'grad_avg') : undefined)),
-      momentumBuffers: states.map((s) => (g.momentum > 0 ? handle(s?.momentumBuffer, 'momentum_buffer') : undefined)),
-    }, {
-      lr: g.lr, alpha: g.alpha, eps: g.eps, weightDecay: g.weightDecay, momentum: g.momentum, centered: g.centered,
-      maximize: g.maximize, fused: g.fused,
-    });
-    const owned = (h: TensorHandle | undefined) => (h ? Tensor._wrap(h, true) : undefined);
-    params.forEach((p, i) => {
-      const [squareAvg, gradAvg, momentumBuffer] = [0, 1, 2].map((k) => owned(created[3 * i + k]));
-      const s = states[i] ?? { step: 0, squareAvg: squareAvg! };
-      if (gradAvg) s.gradAvg = gradAvg;
-      if (momentumBuffer) s.momentumBuffer = momentumBuffer;
-      s.step += 1;
-      this.state.set(p, s);
-    });
+  protected runStep(admit: AdmitStep): Promise<(TensorHandle | undefined)[][]> {
+    return native.rmspropStep(this.paramGroups.map((g) => {
+      const states = g.params.map((p) => this.state.get(p));
+      return {
+        params: g.params.map((p) => this.held(p, 'parameter')),
+        state: {
+          squareAvgs: states.map((s) => this.heldState(s?.squareAvg, 'square_avg')),
+          gradAvgs: states.map((s) => (g.centered ? this.heldState(s?.gradAvg, 'grad_avg') : undefined)),
+          momentumBuffers: states.map((s) => (g.momentum > 0 ? this.heldState(s?.momentumBuffer, 'momentum_buffer') : undefined)),
+        },
+        options: {
+          lr: g.lr, alpha: g.alpha, eps: g.eps, weightDecay: g.weightDecay, momentum: g.momentum, centered: g.centered,
+          maximize: g.maximize, fused: g.fused,
+        },
+      };
+    }), admit);
+  }
+
+  protected adoptState(param: Tensor, created: (TensorHandle | undefined)[], i: number): void {
+    const [squareAvg, gradAvg, momentumBuffer] = this.createdState(created, i, 3);
+    const s = this.state.get(param) ?? { step: 0, squareAvg: squareAvg! };
+    if (gradAvg) s.gradAvg = gradAvg;
+    if (momentumBuffer) s.momentumBuffer = momentumBuffer;
+    s.step += 1;
+    this.state.set(param, s);
   }
 }

@@ -1,4 +1,4 @@
-import { native } from '../native';
+import { AdmitStep, native, TensorHandle } from '../native';
 import { Tensor } from '../tensor';
 import { TorchError } from '../errors';
 import { bool, finite } from '../arguments';
@@ -60,15 +60,18 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
     return { momentumBuffer: adoptStateTensor(`${this.where}.loadStateDict`, 'momentum_buffer', s.momentum_buffer, param) };
   }
 
-  protected async stepGroup(g: ParamGroup<SGDOptions>, params: Tensor[]): Promise<void> {
-    const buffers = params.map((p) => this.state.get(p)?.momentumBuffer);
-    const handles = params.map((p) => this.held(p, 'parameter'));
-    const bufferHandles = buffers.map((b) => (b ? this.held(b, 'momentum_buffer') : undefined));
-    const created = await native.sgdStep(handles, bufferHandles, {
-      lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weightDecay, nesterov: g.nesterov, maximize: g.maximize, fused: g.fused,
-    });
-    created.forEach((h, i) => {
-      if (h) this.state.set(params[i], { momentumBuffer: Tensor._wrap(h, true) });
-    });
+  protected runStep(admit: AdmitStep): Promise<(TensorHandle | undefined)[][]> {
+    return native.sgdStep(this.paramGroups.map((g) => ({
+      params: g.params.map((p) => this.held(p, 'parameter')),
+      state: { momentumBuffers: g.params.map((p) => this.heldState(this.state.get(p)?.momentumBuffer, 'momentum_buffer')) },
+      options: {
+        lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weightDecay, nesterov: g.nesterov, maximize: g.maximize, fused: g.fused,
+      },
+    })), admit);
+  }
+
+  protected adoptState(param: Tensor, created: (TensorHandle | undefined)[], i: number): void {
+    const [momentumBuffer] = this.createdState(created, i, 1);
+    if (momentumBuffer) this.state.set(param, { momentumBuffer });
   }
 }
