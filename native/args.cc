@@ -166,6 +166,39 @@ std::vector<at::Tensor> OptionTensorList(const Napi::Object& options, const char
   return out;
 }
 
+at::Tensor OptionTensor(const Napi::Object& options, const char* name) {
+  TensorHandle* h = TensorHandle::FromValue(options.Env(), options.Get(name));
+  if (!h) throw OptionError(options, name, "a tensor handle");
+  if (!h->live()) ThrowTorchError(options.Env(), "DISPOSED", "Tensor has been disposed");
+  return h->tensor();
+}
+
+static bool Absent(const Napi::Value& v) { return v.IsNull() || v.IsUndefined(); }
+
+c10::optional<std::vector<int64_t>> OptionDims(const Napi::Object& options, const char* name) {
+  if (Absent(options.Get(name))) return c10::nullopt;
+  return OptionIntList(options, name);
+}
+
+c10::optional<at::ScalarType> OptionDtypeOrNull(const Napi::Object& options, const char* name) {
+  if (Absent(options.Get(name))) return c10::nullopt;
+  c10::optional<at::ScalarType> type = DtypeFromName(OptionString(options, name));
+  if (!type) throw OptionError(options, name, "a dtype name");
+  return type;
+}
+
+at::Device OptionDevice(const Napi::Object& options, const char* name) {
+  std::string device = OptionString(options, name);
+  return Guarded(options.Env(), [&] { return at::Device(device); });
+}
+
+at::TensorOptions ArgTensorOptions(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Object o = ArgOptions(info, i);
+  c10::optional<at::ScalarType> dtype = OptionDtypeOrNull(o, "dtype");
+  if (!dtype) throw OptionError(o, "dtype", "a dtype name");
+  return at::TensorOptions().dtype(*dtype).device(OptionDevice(o, "device"));
+}
+
 namespace {
 // The dtype names of src/tensor.ts and of checkpoints.
 const std::pair<const char*, at::ScalarType> kDtypes[] = {

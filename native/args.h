@@ -34,6 +34,13 @@ Napi::Object OptionObject(const Napi::Object& options, const char* name);
 std::vector<int64_t> OptionIntList(const Napi::Object& options, const char* name);
 std::vector<double> OptionDoubleList(const Napi::Object& options, const char* name);
 std::vector<at::Tensor> OptionTensorList(const Napi::Object& options, const char* name, bool allowUndefined = false);
+at::Tensor OptionTensor(const Napi::Object& options, const char* name);
+// null (or undefined) stands for "all dims" / "keep the dtype".
+c10::optional<std::vector<int64_t>> OptionDims(const Napi::Object& options, const char* name);
+c10::optional<at::ScalarType> OptionDtypeOrNull(const Napi::Object& options, const char* name);
+at::Device OptionDevice(const Napi::Object& options, const char* name);
+// A new tensor's {dtype, device}, as factory calls pass them.
+at::TensorOptions ArgTensorOptions(const Napi::CallbackInfo& info, size_t i);
 
 // "float32" <-> at::kFloat and so on; nullopt for a name that is not a dtype.
 c10::optional<at::ScalarType> DtypeFromName(const std::string& name);

@@ -172,14 +172,14 @@ Napi::Value BusyKeys(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// to(handle, device, dtype | null, nonBlocking, mode)
+// to(handle, {device, dtype | null, nonBlocking}, mode)
 Napi::Value To(const Napi::CallbackInfo& info) {
   at::Tensor t = ArgTensor(info, 0);
-  at::Device device = ArgDevice(info, 1);
-  c10::optional<at::ScalarType> dtype;
-  if (!info[2].IsNull() && !info[2].IsUndefined()) dtype = ArgDtype(info, 2);
-  bool nonBlocking = ArgBool(info, 3);
-  ExecModeGuard mode(ArgMode(info, 4));
+  Napi::Object o = ArgOptions(info, 1);
+  at::Device device = OptionDevice(o, "device");
+  c10::optional<at::ScalarType> dtype = OptionDtypeOrNull(o, "dtype");
+  bool nonBlocking = OptionBool(o, "nonBlocking");
+  ExecModeGuard mode(ArgMode(info, 2));
   return Guarded(info.Env(),
                  [&] { return TensorHandle::New(info.Env(), t.to(device, dtype.value_or(t.scalar_type()), nonBlocking)); });
 }
@@ -273,14 +273,16 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   });
 }
 
-// reduce(op, a, dims | null, keepdim, mode)
+// reduce(op, a, {dims | null, keepdim}, mode)
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
   std::string op = ArgString(info, 0);
   at::Tensor t = ArgTensor(info, 1);
-  bool all = info[2].IsNull() || info[2].IsUndefined();
-  std::vector<int64_t> dims = all ? std::vector<int64_t>{} : ArgIntList(info, 2);
-  bool keepdim = ArgBool(info, 3);
-  ExecModeGuard mode(ArgMode(info, 4));
+  Napi::Object o = ArgOptions(info, 2);
+  c10::optional<std::vector<int64_t>> given = OptionDims(o, "dims");
+  bool all = !given;
+  std::vector<int64_t> dims = given.value_or(std::vector<int64_t>{});
+  bool keepdim = OptionBool(o, "keepdim");
+  ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
     if (op == "sum")
@@ -355,12 +357,12 @@ Napi::Value ShapeOp(const Napi::CallbackInfo& info) {
   });
 }
 
-// factory(kind, shape, value, dtype, device): zeros/ones/full/rand/randn/empty.
+// factory(kind, shape, value, {dtype, device}): zeros/ones/full/rand/randn/empty.
 Napi::Value Factory(const Napi::CallbackInfo& info) {
   std::string kind = ArgString(info, 0);
   auto shape = ArgIntList(info, 1);
   double value = ArgDouble(info, 2);
-  auto opts = Options(ArgDtype(info, 3), ArgDevice(info, 4));
+  at::TensorOptions opts = ArgTensorOptions(info, 3);
   return Guarded(info.Env(), [&] {
     at::Tensor r;
     if (kind == "zeros")
@@ -386,9 +388,10 @@ Napi::Value ZerosLike(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), at::zeros_like(t, at::MemoryFormat::Preserve)); });
 }
 
+// arange(start, end, step, {dtype, device})
 Napi::Value Arange(const Napi::CallbackInfo& info) {
   double start = ArgDouble(info, 0), end = ArgDouble(info, 1), step = ArgDouble(info, 2);
-  auto opts = Options(ArgDtype(info, 3), ArgDevice(info, 4));
+  at::TensorOptions opts = ArgTensorOptions(info, 3);
   return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), at::arange(start, end, step, opts)); });
 }
 
@@ -464,17 +467,18 @@ Napi::Value MoveData(const Napi::CallbackInfo& info) {
 
 // ---- more tensor ops (issue 15) ----------------------------------------------------------------
 
-// splitOp(op, a, sizes, dim, mode): the ops that return several views.
+// splitOp(op, a, {sizes, dim}, mode): the ops that return several views.
 // 'split': sizes [splitSize]; 'splitWithSizes': sizes; 'chunk': sizes [chunks]; 'unbind': [].
 Napi::Value SplitOp(const Napi::CallbackInfo& info) {
   std::string op = ArgString(info, 0);
   at::Tensor t = ArgTensor(info, 1);
-  std::vector<int64_t> sizes = ArgIntList(info, 2);
-  int64_t dim = ArgInt(info, 3);
-  ExecModeGuard mode(ArgMode(info, 4));
+  Napi::Object o = ArgOptions(info, 2);
+  std::vector<int64_t> sizes = OptionIntList(o, "sizes");
+  int64_t dim = OptionInt(o, "dim");
+  ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
     auto first = [&] {
-      if (sizes.size() != 1) throw ArgError(info, 2, "one size");
+      if (sizes.size() != 1) throw Napi::TypeError::New(info.Env(), "Expected one size for native option 'sizes'");
       return sizes[0];
     };
     std::vector<at::Tensor> r;
@@ -510,13 +514,15 @@ Napi::Value Combine(const Napi::CallbackInfo& info) {
   });
 }
 
-// indexOp(op, a, index, dim, mode): 'indexSelect' (along dim), 'maskedSelect' (broadcast mask,
+// indexOp(op, a, {index, dim}, mode): 'indexSelect' (along dim), 'maskedSelect' (broadcast mask,
 // flat result), 'index' (a[index] with one bool or integer index tensor, as Python's indexing).
 Napi::Value IndexOp(const Napi::CallbackInfo& info) {
   std::string op = ArgString(info, 0);
-  at::Tensor t = ArgTensor(info, 1), index = ArgTensor(info, 2);
-  int64_t dim = ArgInt(info, 3);
-  ExecModeGuard mode(ArgMode(info, 4));
+  at::Tensor t = ArgTensor(info, 1);
+  Napi::Object o = ArgOptions(info, 2);
+  at::Tensor index = OptionTensor(o, "index");
+  int64_t dim = OptionInt(o, "dim");
+  ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
     at::Tensor r;
     if (op == "indexSelect")
@@ -583,15 +589,15 @@ Napi::Value Clamp(const Napi::CallbackInfo& info) {
   return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), at::clamp(t, lo, hi)); });
 }
 
-// stat(op, a, dims | null, correction, keepdim, mode): 'std' and 'var' with Bessel's correction.
+// stat(op, a, {dims | null, correction, keepdim}, mode): 'std' and 'var' with Bessel's correction.
 Napi::Value Stat(const Napi::CallbackInfo& info) {
   std::string op = ArgString(info, 0);
   at::Tensor t = ArgTensor(info, 1);
-  c10::optional<std::vector<int64_t>> dims;
-  if (!info[2].IsNull() && !info[2].IsUndefined()) dims = ArgIntList(info, 2);
-  int64_t correction = ArgInt(info, 3);
-  bool keepdim = ArgBool(info, 4);
-  ExecModeGuard mode(ArgMode(info, 5));
+  Napi::Object o = ArgOptions(info, 2);
+  c10::optional<std::vector<int64_t>> dims = OptionDims(o, "dims");
+  int64_t correction = OptionInt(o, "correction");
+  bool keepdim = OptionBool(o, "keepdim");
+  ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
 #if TORCH_VERSION_MAJOR >= 2
     c10::optional<at::Scalar> c = at::Scalar(correction);
@@ -610,15 +616,15 @@ Napi::Value Stat(const Napi::CallbackInfo& info) {
   });
 }
 
-// norm(a, p, dims | null, keepdim, mode): what Tensor.norm calls for a numeric p: linalg.vector_norm
-// on 2.x, the older at::norm over the dims (all of them by default) on 1.13.
+// norm(a, {p, dims | null, keepdim}, mode): what Tensor.norm calls for a numeric p:
+// linalg.vector_norm on 2.x, the older at::norm over the dims (all of them by default) on 1.13.
 Napi::Value Norm(const Napi::CallbackInfo& info) {
   at::Tensor t = ArgTensor(info, 0);
-  double p = ArgDouble(info, 1);
-  c10::optional<std::vector<int64_t>> dims;
-  if (!info[2].IsNull() && !info[2].IsUndefined()) dims = ArgIntList(info, 2);
-  bool keepdim = ArgBool(info, 3);
-  ExecModeGuard mode(ArgMode(info, 4));
+  Napi::Object o = ArgOptions(info, 1);
+  double p = OptionDouble(o, "p");
+  c10::optional<std::vector<int64_t>> dims = OptionDims(o, "dims");
+  bool keepdim = OptionBool(o, "keepdim");
+  ExecModeGuard mode(ArgMode(info, 2));
   return Guarded(info.Env(), [&] {
 #if TORCH_VERSION_MAJOR >= 2
     at::OptionalIntArrayRef d = dims ? at::OptionalIntArrayRef(*dims) : c10::nullopt;
@@ -631,13 +637,14 @@ Napi::Value Norm(const Napi::CallbackInfo& info) {
   });
 }
 
-// reduceWithIndices(op, a, dim, keepdim, mode): max/min along dim -> [values, indices].
+// reduceWithIndices(op, a, {dim, keepdim}, mode): max/min along dim -> [values, indices].
 Napi::Value ReduceWithIndices(const Napi::CallbackInfo& info) {
   std::string op = ArgString(info, 0);
   at::Tensor t = ArgTensor(info, 1);
-  int64_t dim = ArgInt(info, 2);
-  bool keepdim = ArgBool(info, 3);
-  ExecModeGuard mode(ArgMode(info, 4));
+  Napi::Object o = ArgOptions(info, 2);
+  int64_t dim = OptionInt(o, "dim");
+  bool keepdim = OptionBool(o, "keepdim");
+  ExecModeGuard mode(ArgMode(info, 3));
   return Guarded(info.Env(), [&] {
     std::tuple<at::Tensor, at::Tensor> r;
     if (op == "max")
@@ -650,21 +657,21 @@ Napi::Value ReduceWithIndices(const Napi::CallbackInfo& info) {
   });
 }
 
-// randint(low, high, shape, dtype, device)
+// randint(low, high, shape, {dtype, device})
 Napi::Value Randint(const Napi::CallbackInfo& info) {
   int64_t low = ArgInt(info, 0), high = ArgInt(info, 1);
   auto shape = ArgIntList(info, 2);
-  auto opts = Options(ArgDtype(info, 3), ArgDevice(info, 4));
+  at::TensorOptions opts = ArgTensorOptions(info, 3);
   return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), at::randint(low, high, shape, opts)); });
 }
 
-// randpermTensor(n, seed | null, dtype, device): torch.randperm(n), from the global generator or
-// from torch.Generator().manual_seed(seed).
+// randpermTensor(n, seed | null, {dtype, device}): torch.randperm(n), from the global generator
+// or from torch.Generator().manual_seed(seed).
 Napi::Value RandpermTensor(const Napi::CallbackInfo& info) {
   int64_t n = ArgInt(info, 0);
   bool seeded = !info[1].IsNull() && !info[1].IsUndefined();
   uint64_t seed = seeded ? static_cast<uint64_t>(ArgInt(info, 1)) : 0;
-  auto opts = Options(ArgDtype(info, 2), ArgDevice(info, 3));
+  at::TensorOptions opts = ArgTensorOptions(info, 2);
   return Guarded(info.Env(), [&] {
     if (!seeded) return TensorHandle::New(info.Env(), at::randperm(n, opts));
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -672,11 +679,11 @@ Napi::Value RandpermTensor(const Napi::CallbackInfo& info) {
   });
 }
 
-// linspace(start, end, steps, dtype, device)
+// linspace(start, end, steps, {dtype, device})
 Napi::Value Linspace(const Napi::CallbackInfo& info) {
   double start = ArgDouble(info, 0), end = ArgDouble(info, 1);
   int64_t steps = ArgInt(info, 2);
-  auto opts = Options(ArgDtype(info, 3), ArgDevice(info, 4));
+  at::TensorOptions opts = ArgTensorOptions(info, 3);
   return Guarded(info.Env(), [&] { return TensorHandle::New(info.Env(), at::linspace(start, end, steps, opts)); });
 }
 

@@ -58,6 +58,12 @@ export interface CudaMemoryStats {
   ooms: number;
 }
 
+/** A new tensor's dtype and device (at::TensorOptions), as the factory calls take them. */
+export interface NewTensorOptions {
+  dtype: NativeDtype;
+  device: string;
+}
+
 /** native/optim/adam.cc's state lists, one entry per parameter (undefined: not created yet). */
 export interface AdamStepState {
   expAvgs: OptH[];
@@ -145,31 +151,31 @@ export interface NativeAddon {
   setRequiresGrad(t: H, flag: boolean): void;
   release(t: H): void;
   busyKeys(tensors: H[], part: 'data' | 'slot' | 'grad'): number[];
-  to(t: H, device: string, dtype: NativeDtype | null, nonBlocking: boolean, mode: number): H;
+  to(t: H, opts: { device: string; dtype: NativeDtype | null; nonBlocking: boolean }, mode: number): H;
   unary(op: UnaryOp, t: H, mode: number): H;
   binary(op: BinaryOp, a: H, b: H | number, mode: number): H;
-  reduce(op: ReduceOp, t: H, dims: number[] | null, keepdim: boolean, mode: number): H;
+  reduce(op: ReduceOp, t: H, opts: { dims: number[] | null; keepdim: boolean }, mode: number): H;
   argmax(t: H, dim: number | null, keepdim: boolean): H;
   shapeOp(op: ShapeOp, t: H, args: number[], mode: number): H;
-  factory(kind: FactoryKind, shape: number[], value: number, dtype: NativeDtype, device: string): H;
+  factory(kind: FactoryKind, shape: number[], value: number, opts: NewTensorOptions): H;
   zerosLike(t: H): H;
-  arange(start: number, end: number, step: number, dtype: NativeDtype, device: string): H;
+  arange(start: number, end: number, step: number, opts: NewTensorOptions): H;
   fill(kind: 'uniform' | 'normal' | 'constant', t: H, a: number, b: number): void;
   fillMany(kinds: ('uniform' | 'normal' | 'constant')[], tensors: H[], a: number[], b: number[]): Promise<void>;
   copyInto(dst: H[], src: H[]): Promise<void>;
   moveData(params: H[], device: string): Promise<void>;
-  splitOp(op: SplitOp, t: H, sizes: number[], dim: number, mode: number): H[];
+  splitOp(op: SplitOp, t: H, opts: { sizes: number[]; dim: number }, mode: number): H[];
   combine(op: 'cat' | 'stack', tensors: H[], dim: number, mode: number): H;
-  indexOp(op: IndexOp, t: H, index: H, dim: number, mode: number): H;
+  indexOp(op: IndexOp, t: H, opts: { index: H; dim: number }, mode: number): H;
   matmul(op: MatmulOp, a: H, b: H, mode: number): Promise<H>;
   where(cond: H, a: H | number, b: H | number, mode: number): H;
   clamp(t: H, min: number | null, max: number | null, mode: number): H;
-  stat(op: 'std' | 'var', t: H, dims: number[] | null, correction: number, keepdim: boolean, mode: number): H;
-  norm(t: H, p: number, dims: number[] | null, keepdim: boolean, mode: number): H;
-  reduceWithIndices(op: 'max' | 'min', t: H, dim: number, keepdim: boolean, mode: number): [H, H];
-  randint(low: number, high: number, shape: number[], dtype: NativeDtype, device: string): H;
-  linspace(start: number, end: number, steps: number, dtype: NativeDtype, device: string): H;
-  randpermTensor(n: number, seed: number | null, dtype: NativeDtype, device: string): H;
+  stat(op: 'std' | 'var', t: H, opts: { dims: number[] | null; correction: number; keepdim: boolean }, mode: number): H;
+  norm(t: H, opts: { p: number; dims: number[] | null; keepdim: boolean }, mode: number): H;
+  reduceWithIndices(op: 'max' | 'min', t: H, opts: { dim: number; keepdim: boolean }, mode: number): [H, H];
+  randint(low: number, high: number, shape: number[], opts: NewTensorOptions): H;
+  linspace(start: number, end: number, steps: number, opts: NewTensorOptions): H;
+  randpermTensor(n: number, seed: number | null, opts: NewTensorOptions): H;
   factoryLike(kind: FactoryKind, t: H, value: number, dtype: NativeDtype | null): H;
   // autograd.cc
   graphLeaves(root: H): H[];
@@ -205,7 +211,7 @@ export interface NativeAddon {
   dropout(x: H, p: number, training: boolean, mode: number): Promise<H>;
   softmax(x: H, dim: number, log: boolean, mode: number): Promise<H>;
   crossEntropy(input: H, target: H, weight: OptH, opts: { reduction: string; ignoreIndex: number; labelSmoothing: number }, mode: number): Promise<H>;
-  hardtanh(x: H, minVal: number, maxVal: number, inplace: boolean, mode: number): Promise<H>;
+  hardtanh(x: H, opts: { minVal: number; maxVal: number; inplace: boolean }, mode: number): Promise<H>;
   /** x += other in place; resolves with a new handle to x. */
   add_(x: H, other: H, mode: number): Promise<H>;
   // nn/batchnorm.cc: momentum NaN stands for None (cumulative average)

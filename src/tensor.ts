@@ -3,7 +3,7 @@ import { inspect } from 'util';
 import { execMode } from './autograd';
 import { TorchError } from './errors';
 import { adopt, Disposable, release } from './memory';
-import { BinaryOp, FactoryKind, native, NativeDtype, ReduceOp, ShapeOp, SplitOp, TensorHandle, UnaryOp } from './native';
+import { BinaryOp, FactoryKind, native, NativeDtype, NewTensorOptions, ReduceOp, ShapeOp, SplitOp, TensorHandle, UnaryOp } from './native';
 import { checkDevice, Device } from './runtime';
 import { bool, describe, finite, int, invalid, isInt, oneOf, options } from './arguments';
 
@@ -353,7 +353,7 @@ export class Tensor implements Disposable {
     const device = o.device === undefined ? this.device : checkDevice(where, 'device', o.device);
     const dtype = o.dtype === undefined ? null : oneOf(where, 'dtype', o.dtype, DTYPES);
     const nonBlocking = o.nonBlocking === undefined ? false : bool(where, 'nonBlocking', o.nonBlocking);
-    return Tensor._wrap(native.to(this._h(where), device, dtype, nonBlocking, execMode()));
+    return Tensor._wrap(native.to(this._h(where), { device, dtype, nonBlocking }, execMode()));
   }
 
   // ---- math (cheap, synchronous) ----
@@ -401,7 +401,7 @@ export class Tensor implements Disposable {
   private reduce(op: ReduceOp, dim: number | number[] | undefined, keepdim: boolean): Tensor {
     const where = `Tensor.${op}`;
     const dims = dim === undefined ? null : Array.isArray(dim) ? dim.map((d) => int(where, 'dim', d)) : [int(where, 'dim', dim)];
-    return Tensor._wrap(native.reduce(op, this._h(where), dims, bool(where, 'keepdim', keepdim), execMode()));
+    return Tensor._wrap(native.reduce(op, this._h(where), { dims, keepdim: bool(where, 'keepdim', keepdim) }, execMode()));
   }
 
   sum(dim?: number | number[], keepdim = false): Tensor { return this.reduce('sum', dim, keepdim); }
@@ -472,7 +472,7 @@ export class Tensor implements Disposable {
 
   private splitOp(where: string, op: SplitOp, sizes: number[], dim: number): Tensor[] {
     const d = this.dimArg(where, 'dim', dim);
-    return native.splitOp(op, this._h(where), sizes, d, execMode()).map((h) => Tensor._wrap(h));
+    return native.splitOp(op, this._h(where), { sizes, dim: d }, execMode()).map((h) => Tensor._wrap(h));
   }
 
   /** Views of `splitSize` along `dim` (the last may be smaller), or of the given sizes, as torch.split. */
@@ -498,7 +498,7 @@ export class Tensor implements Disposable {
     if (!(index instanceof Tensor)) throw invalid(where, 'index', 'Tensor', index);
     const dtype = index.dtype;
     if (!dtypes.includes(dtype)) throw mismatch(where, 'index', `a ${dtypes.join(' or ')} tensor`, `a ${dtype} tensor`);
-    return Tensor._wrap(native.indexOp(op, this._h(where), index._h(where, 'index'), dim, execMode()));
+    return Tensor._wrap(native.indexOp(op, this._h(where), { index: index._h(where, 'index'), dim }, execMode()));
   }
 
   /** The entries at `index` (int64 or int32, 1-D) along `dim`, as torch.index_select. */
@@ -573,7 +573,7 @@ export class Tensor implements Disposable {
     const correction = o.correction !== undefined ? int(where, 'correction', o.correction, 0)
       : o.unbiased !== undefined ? Number(bool(where, 'unbiased', o.unbiased)) : 1;
     const keepdim = bool(where, 'keepdim', o.keepdim ?? false);
-    return Tensor._wrap(native.stat(op, this._h(where), this.dimsArg(where, dim), correction, keepdim, execMode()));
+    return Tensor._wrap(native.stat(op, this._h(where), { dims: this.dimsArg(where, dim), correction, keepdim }, execMode()));
   }
 
   /** Standard deviation over `dim` (all elements if omitted), with Bessel's correction (1) unless told. */
@@ -585,7 +585,7 @@ export class Tensor implements Disposable {
   norm(p = 2, dim?: number | number[] | null, keepdim = false): Tensor {
     const where = 'Tensor.norm';
     if (typeof p !== 'number' || Number.isNaN(p)) throw invalid(where, 'p', 'number (Infinity for the max norm)', p);
-    return Tensor._wrap(native.norm(this._h(where), p, this.dimsArg(where, dim), bool(where, 'keepdim', keepdim), execMode()));
+    return Tensor._wrap(native.norm(this._h(where), { p, dims: this.dimsArg(where, dim), keepdim: bool(where, 'keepdim', keepdim) }, execMode()));
   }
 
   /** The largest value; along `dim`, the values and their indices (PyTorch's namedtuple); with a tensor, torch.maximum. */
@@ -604,7 +604,7 @@ export class Tensor implements Disposable {
     if (dim instanceof Tensor) return this.binary(op === 'max' ? 'maximum' : 'minimum', dim);
     if (dim === undefined) return this.reduce(op, undefined, false);
     const d = this.dimArg(where, 'dim', dim);
-    const [values, indices] = native.reduceWithIndices(op, this._h(where), d, bool(where, 'keepdim', keepdim), execMode());
+    const [values, indices] = native.reduceWithIndices(op, this._h(where), { dim: d, keepdim: bool(where, 'keepdim', keepdim) }, execMode());
     return { values: Tensor._wrap(values), indices: Tensor._wrap(indices) };
   }
 
@@ -741,9 +741,14 @@ function factoryOptions(where: string, shape: unknown, opts: TensorOptions | und
   };
 }
 
+/** A new tensor's dtype and device, as the native factories take them. */
+function newTensor(f: { dtype: Dtype; device: string }): NewTensorOptions {
+  return { dtype: f.dtype, device: f.device };
+}
+
 function factory(kind: FactoryKind, shape: number[], opts: TensorOptions | undefined, value = 0): Tensor {
   const f = factoryOptions(kind, shape, opts);
-  const t = Tensor._wrap(native.factory(kind, f.shape, value, f.dtype, f.device));
+  const t = Tensor._wrap(native.factory(kind, f.shape, value, newTensor(f)));
   return f.requiresGrad ? t.requiresGrad_(true) : t;
 }
 
@@ -769,7 +774,7 @@ export function arange(start: number, end?: number, step = 1, opts: Omit<TensorO
   if (step === 0) throw invalid(where, 'step', 'non-zero number', step);
   const allInt = [s, e, step].every(Number.isInteger);
   const f = factoryOptions(where, [], { ...opts, dtype: opts.dtype ?? (allInt ? 'int64' : 'float32') });
-  return Tensor._wrap(native.arange(s, e, step, f.dtype, f.device));
+  return Tensor._wrap(native.arange(s, e, step, newTensor(f)));
 }
 
 
@@ -853,7 +858,7 @@ export function randint(low: number, high: number | number[], shape?: number[] |
   const hi = int(where, 'high', high);
   if (hi <= lo) throw new TorchError(`${where}: random_ expects 'from' to be less than 'to', but got from=${lo} >= to=${hi}`, 'INVALID_ARGUMENT');
   const f = factoryOptions(where, shape, { ...options(where, opts), dtype: opts?.dtype ?? 'int64' });
-  const t = Tensor._wrap(native.randint(lo, hi, f.shape, f.dtype, f.device));
+  const t = Tensor._wrap(native.randint(lo, hi, f.shape, newTensor(f)));
   return f.requiresGrad ? t.requiresGrad_(true) : t;
 }
 
@@ -867,7 +872,7 @@ export function randperm(n: number, opts: Omit<TensorOptions, 'shape'> & { seed?
   const o = options(where, opts);
   const seed = o.seed === undefined ? null : int(where, 'seed', o.seed, 0);
   const f = factoryOptions(where, [], { dtype: o.dtype ?? 'int64', device: o.device, requiresGrad: o.requiresGrad });
-  return Tensor._wrap(native.randpermTensor(count, seed, f.dtype, f.device));
+  return Tensor._wrap(native.randpermTensor(count, seed, newTensor(f)));
 }
 
 /** `steps` evenly spaced values from `start` to `end` inclusive (torch.linspace), float32 unless told. */
@@ -877,7 +882,7 @@ export function linspace(start: number, end: number, steps: number, opts: Omit<T
   const e = finite(where, 'end', end);
   const n = int(where, 'steps', steps, 0);
   const f = factoryOptions(where, [], opts);
-  const t = Tensor._wrap(native.linspace(s, e, n, f.dtype, f.device));
+  const t = Tensor._wrap(native.linspace(s, e, n, newTensor(f)));
   return f.requiresGrad ? t.requiresGrad_(true) : t;
 }
 

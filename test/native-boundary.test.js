@@ -81,3 +81,14 @@ test("the op-family selectors' unions are the names native/tensor.cc dispatches 
     assert.deepEqual(unionOf(alias), names, `${alias} vs native/tensor.cc ${fn}`);
   }
 });
+
+test('no native call takes more than 4 positional values: more go in one options object, read by name', () => {
+  const addon = source.statements.find((s) => ts.isInterfaceDeclaration(s) && s.name.text === 'NativeAddon');
+  const isOptions = (p) => p.type && (ts.isTypeLiteralNode(p.type) || (ts.isTypeReferenceNode(p.type) && /Options$/.test(p.type.typeName.getText(source))));
+  const wide = addon.members.filter(ts.isMethodSignature).flatMap((m) => {
+    const options = m.parameters.filter(isOptions).length;
+    const positional = m.parameters.length - options;
+    return positional > 4 || options > 1 ? [`${m.name.getText(source)}: ${positional} positional, ${options} options objects`] : [];
+  });
+  assert.deepEqual(wide, []);
+});

@@ -38,11 +38,12 @@ Napi::Value Relu(const Napi::CallbackInfo& info) {
                        [x, inplace]() { return inplace ? at::relu_(const_cast<at::Tensor&>(x)) : at::relu(x); });
 }
 
-// hardtanh(x, minVal, maxVal, inplace, mode): nn.ReLU6 is Hardtanh(0, 6), as in PyTorch.
+// hardtanh(x, {minVal, maxVal, inplace}, mode): nn.ReLU6 is Hardtanh(0, 6), as in PyTorch.
 Napi::Value Hardtanh(const Napi::CallbackInfo& info) {
   at::Tensor x = ArgTensor(info, 0);
-  double lo = ArgDouble(info, 1), hi = ArgDouble(info, 2);
-  bool inplace = ArgBool(info, 3);
+  Napi::Object o = ArgOptions(info, 1);
+  double lo = OptionDouble(o, "minVal"), hi = OptionDouble(o, "maxVal");
+  bool inplace = OptionBool(o, "inplace");
   return ComputeTensor(info.Env(), ModeArg(info),
                        [=]() { return inplace ? at::hardtanh_(const_cast<at::Tensor&>(x), lo, hi) : at::hardtanh(x, lo, hi); });
 }

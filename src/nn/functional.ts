@@ -71,7 +71,7 @@ function hardtanhOp(w: string, input: Tensor, minVal: number, maxVal: number, in
   const ip = bool(w, 'inplace', inplace);
   const mode = execMode();
   const h = x._h(w, 'input');
-  return op(w, ip ? [] : [x], () => native.hardtanh(h, lo, hi, ip, mode), ip ? [x] : []);
+  return op(w, ip ? [] : [x], () => native.hardtanh(h, { minVal: lo, maxVal: hi, inplace: ip }, mode), ip ? [x] : []);
 }
 
 /**
