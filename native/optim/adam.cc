@@ -183,48 +183,44 @@ void FusedAdamUpdate(const at::Tensor& param, at::Tensor& expAvg, at::Tensor& ex
                                                      static_cast<float>(-(h.lr / (1 - std::pow(h.beta1, step))))});
 }
 
-// One group of adamStep(groups, admit) (see RunOptimizerStep):
-//   {params, state: {expAvgs, expAvgSqs, maxExpAvgSqs (handle | undefined each), steps (the
-//    step count of each param, this step included)},
+// adamStep(groups, admit) (see RunOptimizerStep), a group being
+//   {params, state: {expAvgs, expAvgSqs, maxExpAvgSqs (handle | undefined each), steps (the step
+//    count of each param, this step included)},
 //    options: {lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupledWeightDecay, fused}}
-// Missing state is created as zeros: [expAvg, expAvgSq, maxExpAvgSq] per param.
-struct AdamGroup {
-  std::vector<at::Tensor> params, expAvgs, expAvgSqs, maxExpAvgSqs;
-  std::vector<double> steps;
+// Missing state is created as zeros.
+struct AdamOptions {
   AdamHyper h;
   bool fused;
+  std::vector<double> steps;
 };
 
-AdamGroup ReadAdamGroup(const Napi::Object& group) {
-  Napi::Object state = OptionObject(group, "state"), o = OptionObject(group, "options");
-  AdamGroup g{OptionTensorList(group, "params"),
-              OptionTensorList(state, "expAvgs", true),
-              OptionTensorList(state, "expAvgSqs", true),
-              OptionTensorList(state, "maxExpAvgSqs", true),
-              OptionDoubleList(state, "steps"),
-              {OptionDouble(o, "lr"), OptionDouble(o, "beta1"), OptionDouble(o, "beta2"), OptionDouble(o, "eps"),
-               OptionDouble(o, "weightDecay"), OptionBool(o, "amsgrad"), OptionBool(o, "maximize"),
-               OptionBool(o, "decoupledWeightDecay")},
-              OptionBool(o, "fused")};
-  size_t n = g.params.size();
-  if (g.expAvgs.size() != n || g.expAvgSqs.size() != n || g.steps.size() != n || g.maxExpAvgSqs.size() != n) {
-    throw Napi::TypeError::New(group.Env(), "adamStep: state lists differ in length from params");
-  }
-  return g;
+AdamOptions ReadAdamOptions(const Napi::Object& o, const Napi::Object& state, size_t params) {
+  AdamOptions read{{OptionDouble(o, "lr"), OptionDouble(o, "beta1"), OptionDouble(o, "beta2"), OptionDouble(o, "eps"),
+                    OptionDouble(o, "weightDecay"), OptionBool(o, "amsgrad"), OptionBool(o, "maximize"),
+                    OptionBool(o, "decoupledWeightDecay")},
+                   OptionBool(o, "fused"),
+                   OptionDoubleList(state, "steps")};
+  if (read.steps.size() != params)
+    throw Napi::TypeError::New(o.Env(), "adamStep: state list 'steps' differs in length from params");
+  return read;
 }
 
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
-  return RunOptimizerStep<AdamGroup>(info, 3, ReadAdamGroup, [](AdamGroup& g, size_t i, const NewState& state) {
-    state.Zeros(g.expAvgs[i], 0);
-    state.Zeros(g.expAvgSqs[i], 1);
-    if (g.h.amsgrad) state.Zeros(g.maxExpAvgSqs[i], 2);
-    at::Tensor* maxSq = g.h.amsgrad ? &g.maxExpAvgSqs[i] : nullptr;
-    if (g.fused && Fusable(g.params[i], g.params[i].grad(), g.expAvgs[i], g.expAvgSqs[i], maxSq)) {
-      FusedAdamUpdate(g.params[i], g.expAvgs[i], g.expAvgSqs[i], maxSq, g.steps[i], g.h);
-    } else {
-      AdamUpdate(g.params[i], g.expAvgs[i], g.expAvgSqs[i], maxSq, g.steps[i], g.h);
-    }
-  });
+  return RunOptimizerStep<AdamOptions>(info, {"expAvgs", "expAvgSqs", "maxExpAvgSqs"}, ReadAdamOptions,
+                                       [](StepGroup<AdamOptions>& g, size_t i, const NewState& created) {
+                                         const AdamHyper& h = g.options.h;
+                                         const at::Tensor& param = g.params[i];
+                                         at::Tensor &expAvg = g.state[0][i], &expAvgSq = g.state[1][i];
+                                         at::Tensor* maxSq = h.amsgrad ? &g.state[2][i] : nullptr;
+                                         created.Zeros(expAvg, 0);
+                                         created.Zeros(expAvgSq, 1);
+                                         if (maxSq) created.Zeros(*maxSq, 2);
+                                         if (g.options.fused && Fusable(param, param.grad(), expAvg, expAvgSq, maxSq)) {
+                                           FusedAdamUpdate(param, expAvg, expAvgSq, maxSq, g.options.steps[i], h);
+                                         } else {
+                                           AdamUpdate(param, expAvg, expAvgSq, maxSq, g.options.steps[i], h);
+                                         }
+                                       });
 }
 
 }  // namespace

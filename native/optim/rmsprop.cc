@@ -155,46 +155,39 @@ void FusedRmspropUpdate(const at::Tensor& param, at::Tensor& squareAvg, at::Tens
   ParallelElementwise(param.numel(), k);
 }
 
-// One group of rmspropStep(groups, admit) (see RunOptimizerStep):
+// rmspropStep(groups, admit) (see RunOptimizerStep), a group being
 //   {params, state: {squareAvgs, gradAvgs, momentumBuffers} (handle | undefined each),
 //    options: {lr, alpha, eps, weightDecay, momentum, centered, maximize, fused}}
 // Missing state is created as zeros (grad_avg only when centered, the momentum buffer only when
-// momentum > 0): [squareAvg, gradAvg, momentumBuffer] per param.
-struct RmspropGroup {
-  std::vector<at::Tensor> params, squareAvgs, gradAvgs, buffers;
+// momentum > 0).
+struct RmspropOptions {
   RmspropHyper h;
   bool fused;
 };
 
-RmspropGroup ReadRmspropGroup(const Napi::Object& group) {
-  Napi::Object state = OptionObject(group, "state"), o = OptionObject(group, "options");
-  RmspropGroup g{OptionTensorList(group, "params"),
-                 OptionTensorList(state, "squareAvgs", true),
-                 OptionTensorList(state, "gradAvgs", true),
-                 OptionTensorList(state, "momentumBuffers", true),
-                 {OptionDouble(o, "lr"), OptionDouble(o, "alpha"), OptionDouble(o, "eps"), OptionDouble(o, "weightDecay"),
-                  OptionDouble(o, "momentum"), OptionBool(o, "centered"), OptionBool(o, "maximize")},
-                 OptionBool(o, "fused")};
-  size_t n = g.params.size();
-  if (g.squareAvgs.size() != n || g.gradAvgs.size() != n || g.buffers.size() != n) {
-    throw Napi::TypeError::New(group.Env(), "rmspropStep: state lists differ in length from params");
-  }
-  return g;
+RmspropOptions ReadRmspropOptions(const Napi::Object& o, const Napi::Object&, size_t) {
+  return {{OptionDouble(o, "lr"), OptionDouble(o, "alpha"), OptionDouble(o, "eps"), OptionDouble(o, "weightDecay"),
+           OptionDouble(o, "momentum"), OptionBool(o, "centered"), OptionBool(o, "maximize")},
+          OptionBool(o, "fused")};
 }
 
 Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
-  return RunOptimizerStep<RmspropGroup>(info, 3, ReadRmspropGroup, [](RmspropGroup& g, size_t i, const NewState& state) {
-    state.Zeros(g.squareAvgs[i], 0);
-    if (g.h.centered) state.Zeros(g.gradAvgs[i], 1);
-    if (g.h.momentum > 0) state.Zeros(g.buffers[i], 2);
-    at::Tensor gradAvg = g.h.centered ? g.gradAvgs[i] : at::Tensor();
-    at::Tensor buf = g.h.momentum > 0 ? g.buffers[i] : at::Tensor();
-    if (g.fused && Fusable(g.params[i], {&g.squareAvgs[i], &gradAvg, &buf})) {
-      FusedRmspropUpdate(g.params[i], g.squareAvgs[i], gradAvg, buf, g.h);
-    } else {
-      RmspropUpdate(g.params[i], g.squareAvgs[i], gradAvg, buf, g.h);
-    }
-  });
+  return RunOptimizerStep<RmspropOptions>(info, {"squareAvgs", "gradAvgs", "momentumBuffers"}, ReadRmspropOptions,
+                                          [](StepGroup<RmspropOptions>& g, size_t i, const NewState& created) {
+                                            const RmspropHyper& h = g.options.h;
+                                            const at::Tensor& param = g.params[i];
+                                            at::Tensor& squareAvg = g.state[0][i];
+                                            created.Zeros(squareAvg, 0);
+                                            if (h.centered) created.Zeros(g.state[1][i], 1);
+                                            if (h.momentum > 0) created.Zeros(g.state[2][i], 2);
+                                            at::Tensor gradAvg = h.centered ? g.state[1][i] : at::Tensor();
+                                            at::Tensor buf = h.momentum > 0 ? g.state[2][i] : at::Tensor();
+                                            if (g.options.fused && Fusable(param, {&squareAvg, &gradAvg, &buf})) {
+                                              FusedRmspropUpdate(param, squareAvg, gradAvg, buf, h);
+                                            } else {
+                                              RmspropUpdate(param, squareAvg, gradAvg, buf, h);
+                                            }
+                                          });
 }
 
 }  // namespace

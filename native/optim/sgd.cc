@@ -86,33 +86,29 @@ at::Tensor FusedSgdUpdate(const at::Tensor& param, at::Tensor buf, const SgdHype
   return created;
 }
 
-// One group of sgdStep(groups, admit) (see RunOptimizerStep):
+// sgdStep(groups, admit) (see RunOptimizerStep), a group being
 //   {params, state: {momentumBuffers (handle | undefined each)},
 //    options: {lr, momentum, dampening, weightDecay, nesterov, maximize, fused}}
-// The momentum buffer made on a parameter's first step is returned, one slot per param.
-struct SgdGroup {
-  std::vector<at::Tensor> params, buffers;
+// A parameter's first step with momentum makes its buffer (the gradient's clone).
+struct SgdOptions {
   SgdHyper h;
   bool fused;
 };
 
-SgdGroup ReadSgdGroup(const Napi::Object& group) {
-  Napi::Object state = OptionObject(group, "state"), o = OptionObject(group, "options");
-  SgdGroup g{OptionTensorList(group, "params"),
-             OptionTensorList(state, "momentumBuffers", true),
-             {OptionDouble(o, "lr"), OptionDouble(o, "momentum"), OptionDouble(o, "dampening"), OptionDouble(o, "weightDecay"),
-              OptionBool(o, "nesterov"), OptionBool(o, "maximize")},
-             OptionBool(o, "fused")};
-  if (g.buffers.size() != g.params.size())
-    throw Napi::TypeError::New(group.Env(), "sgdStep: buffers differ in length from params");
-  return g;
+SgdOptions ReadSgdOptions(const Napi::Object& o, const Napi::Object&, size_t) {
+  return {{OptionDouble(o, "lr"), OptionDouble(o, "momentum"), OptionDouble(o, "dampening"), OptionDouble(o, "weightDecay"),
+           OptionBool(o, "nesterov"), OptionBool(o, "maximize")},
+          OptionBool(o, "fused")};
 }
 
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
-  return RunOptimizerStep<SgdGroup>(info, 1, ReadSgdGroup, [](SgdGroup& g, size_t i, const NewState& state) {
-    const at::Tensor& p = g.params[i];
-    state.Made(g.fused && Fusable(p, g.buffers[i]) ? FusedSgdUpdate(p, g.buffers[i], g.h) : SgdUpdate(p, g.buffers[i], g.h), 0);
-  });
+  return RunOptimizerStep<SgdOptions>(
+      info, {"momentumBuffers"}, ReadSgdOptions, [](StepGroup<SgdOptions>& g, size_t i, const NewState& created) {
+        const at::Tensor& p = g.params[i];
+        at::Tensor& buf = g.state[0][i];
+        const SgdHyper& h = g.options.h;
+        created.Made(g.options.fused && Fusable(p, buf) ? FusedSgdUpdate(p, buf, h) : SgdUpdate(p, buf, h), 0);
+      });
 }
 
 }  // namespace

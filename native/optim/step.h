@@ -3,6 +3,7 @@
 #pragma once
 #include <napi.h>
 #include <ATen/ATen.h>
+#include <string>
 #include <vector>
 #include "../args.h"
 #include "../tensor.h"
@@ -29,38 +30,59 @@ class NewState {
   at::Tensor* slots_;
 };
 
-// xStep(groups, admit), for each optimizer: `groups` holds {params, state, options} per param
-// group, read by `read`. On the JS thread it decides which parameters have a gradient (the
-// others are skipped, as PyTorch's `if p.grad is None: continue`) and calls admit(plan), a
-// boolean per parameter per group, before any work is queued: TS claims exactly those parameters
-// and their state there, or throws BUSY, which cancels the whole step. Then one Compute-lane job
-// runs update(group, i, newState) for each of them, and the promise resolves with, per group,
-// `slots` tensors per parameter: the state created (undefined where it existed or was skipped).
-template <typename Group, typename Read, typename Update>
-Napi::Value RunOptimizerStep(const Napi::CallbackInfo& info, size_t slots, Read read, Update update) {
+// One param group of a step call, {params, state: {name: [handle | undefined per param], ...},
+// options}: the state lists in the order the optimizer names them, and what it reads from the
+// options (given the state object and the parameter count too, for Adam's step counts).
+template <typename Options>
+struct StepGroup {
+  std::vector<at::Tensor> params;
+  std::vector<std::vector<at::Tensor>> state;
+  Options options;
+};
+
+// adamStep, sgdStep and rmspropStep(groups, admit). On the JS thread it reads each group and
+// decides which parameters have a gradient (the others are skipped, as PyTorch's
+// `if p.grad is None: continue`), and calls admit(plan), a boolean per parameter per group,
+// before any work is queued: TS claims exactly those parameters and their state there, or throws
+// BUSY, which cancels the whole step. Then one Compute-lane job runs update(group, i, newState)
+// for each of them, and the promise resolves with, per group, one tensor per state name per
+// parameter: the state created (undefined where it existed or the parameter was skipped).
+template <typename Options, typename ReadOptions, typename Update>
+Napi::Value RunOptimizerStep(const Napi::CallbackInfo& info, std::vector<const char*> stateNames, ReadOptions readOptions,
+                             Update update) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray()) throw ArgError(info, 0, "an array of param groups");
   if (!info[1].IsFunction()) throw ArgError(info, 1, "a function");
   Napi::Array groupValues = info[0].As<Napi::Array>();
-  std::vector<Group> groups;
+  std::vector<StepGroup<Options>> groups;
   std::vector<std::vector<bool>> plan;
   Napi::Array planValue = Napi::Array::New(env, groupValues.Length());
   for (uint32_t k = 0; k < groupValues.Length(); k++) {
-    Napi::Value g = groupValues.Get(k);
-    if (!g.IsObject()) throw ArgError(info, 0, "an array of param groups");
-    groups.push_back(read(g.As<Napi::Object>()));
+    if (!groupValues.Get(k).IsObject()) throw ArgError(info, 0, "an array of param groups");
+    Napi::Object g = groupValues.Get(k).As<Napi::Object>();
+    Napi::Object state = OptionObject(g, "state");
+    std::vector<at::Tensor> params = OptionTensorList(g, "params");
+    StepGroup<Options> group{params, {}, readOptions(OptionObject(g, "options"), state, params.size())};
+    for (const char* name : stateNames) {
+      group.state.push_back(OptionTensorList(state, name, true));
+      if (group.state.back().size() != group.params.size()) {
+        throw Napi::TypeError::New(env, std::string("optimizer step: state list '") + name + "' differs in length from params");
+      }
+    }
     std::vector<bool> stepped;
-    Napi::Array steppedValue = Napi::Array::New(env, groups.back().params.size());
-    for (const at::Tensor& p : groups.back().params) {
+    Napi::Array steppedValue = Napi::Array::New(env, group.params.size());
+    for (const at::Tensor& p : group.params) {
       steppedValue.Set(stepped.size(), p.grad().defined());
       stepped.push_back(p.grad().defined());
     }
+    groups.push_back(std::move(group));
     plan.push_back(std::move(stepped));
     planValue.Set(k, steppedValue);
   }
   info[1].As<Napi::Function>().Call({planValue});  // a BUSY thrown here propagates; nothing ran
 
   using Result = std::vector<std::vector<at::Tensor>>;
+  const size_t slots = stateNames.size();
   return RunAsync<Result>(
       env, false,
       [groups = std::move(groups), plan = std::move(plan), slots, update]() mutable {

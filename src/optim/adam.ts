@@ -90,22 +90,18 @@ export class Adam extends Optimizer<AdamOptions, AdamState> {
   }
 
   protected runStep(admit: AdmitStep): Promise<(TensorHandle | undefined)[][]> {
-    return native.adamStep(this.paramGroups.map((g) => {
-      const states = g.params.map((p) => this.state.get(p));
-      return {
-        params: g.params.map((p) => this.held(p, 'parameter')),
-        state: {
-          expAvgs: states.map((s) => this.heldState(s?.expAvg, 'exp_avg')),
-          expAvgSqs: states.map((s) => this.heldState(s?.expAvgSq, 'exp_avg_sq')),
-          maxExpAvgSqs: states.map((s) => (g.amsgrad ? this.heldState(s?.maxExpAvgSq, 'max_exp_avg_sq') : undefined)),
-          steps: states.map((s) => (s ? s.step : 0) + 1),
-        },
-        options: {
-          lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps, weightDecay: g.weightDecay, amsgrad: g.amsgrad,
-          maximize: g.maximize, decoupledWeightDecay: g.decoupledWeightDecay, fused: g.fused,
-        },
-      };
-    }), admit);
+    return native.adamStep(this.stepGroups((g, states) => ({
+      state: {
+        expAvgs: states.map((s) => this.heldState(s?.expAvg, 'exp_avg')),
+        expAvgSqs: states.map((s) => this.heldState(s?.expAvgSq, 'exp_avg_sq')),
+        maxExpAvgSqs: states.map((s) => (g.amsgrad ? this.heldState(s?.maxExpAvgSq, 'max_exp_avg_sq') : undefined)),
+        steps: states.map((s) => (s ? s.step : 0) + 1),
+      },
+      options: {
+        lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps, weightDecay: g.weightDecay, amsgrad: g.amsgrad,
+        maximize: g.maximize, decoupledWeightDecay: g.decoupledWeightDecay, fused: g.fused,
+      },
+    })), admit);
   }
 
   protected adoptState(param: Tensor, created: (TensorHandle | undefined)[], i: number): void {

@@ -79,6 +79,12 @@ export abstract class Optimizer<O extends { lr: number }, S extends object> {
    * parameter is the i-th of its group) and counts its step. */
   protected abstract adoptState(param: Tensor, created: (TensorHandle | undefined)[], i: number): void;
 
+  /** The native step's groups: every group's parameters, with what `args` reads from the group
+   * and its parameters' state (undefined where a parameter has none yet). */
+  protected stepGroups<A>(args: (g: ParamGroup<O>, states: (S | undefined)[]) => A): (A & { params: TensorHandle[] })[] {
+    return this.paramGroups.map((g) => ({ params: g.params.map((p) => this.held(p, 'parameter')), ...args(g, g.params.map((p) => this.state.get(p))) }));
+  }
+
   /** The handle of a tensor the step passes to its native call, which claims it (see step()). */
   protected held(t: Tensor, name: string): TensorHandle {
     return t._h(`${this.where}.step`, name, false);

@@ -78,21 +78,17 @@ export class RMSprop extends Optimizer<RMSpropOptions, RMSpropState> {
   }
 
   protected runStep(admit: AdmitStep): Promise<(TensorHandle | undefined)[][]> {
-    return native.rmspropStep(this.paramGroups.map((g) => {
-      const states = g.params.map((p) => this.state.get(p));
-      return {
-        params: g.params.map((p) => this.held(p, 'parameter')),
-        state: {
-          squareAvgs: states.map((s) => this.heldState(s?.squareAvg, 'square_avg')),
-          gradAvgs: states.map((s) => (g.centered ? this.heldState(s?.gradAvg, 'grad_avg') : undefined)),
-          momentumBuffers: states.map((s) => (g.momentum > 0 ? this.heldState(s?.momentumBuffer, 'momentum_buffer') : undefined)),
-        },
-        options: {
-          lr: g.lr, alpha: g.alpha, eps: g.eps, weightDecay: g.weightDecay, momentum: g.momentum, centered: g.centered,
-          maximize: g.maximize, fused: g.fused,
-        },
-      };
-    }), admit);
+    return native.rmspropStep(this.stepGroups((g, states) => ({
+      state: {
+        squareAvgs: states.map((s) => this.heldState(s?.squareAvg, 'square_avg')),
+        gradAvgs: states.map((s) => (g.centered ? this.heldState(s?.gradAvg, 'grad_avg') : undefined)),
+        momentumBuffers: states.map((s) => (g.momentum > 0 ? this.heldState(s?.momentumBuffer, 'momentum_buffer') : undefined)),
+      },
+      options: {
+        lr: g.lr, alpha: g.alpha, eps: g.eps, weightDecay: g.weightDecay, momentum: g.momentum, centered: g.centered,
+        maximize: g.maximize, fused: g.fused,
+      },
+    })), admit);
   }
 
   protected adoptState(param: Tensor, created: (TensorHandle | undefined)[], i: number): void {

@@ -61,9 +61,8 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
   }
 
   protected runStep(admit: AdmitStep): Promise<(TensorHandle | undefined)[][]> {
-    return native.sgdStep(this.paramGroups.map((g) => ({
-      params: g.params.map((p) => this.held(p, 'parameter')),
-      state: { momentumBuffers: g.params.map((p) => this.heldState(this.state.get(p)?.momentumBuffer, 'momentum_buffer')) },
+    return native.sgdStep(this.stepGroups((g, states) => ({
+      state: { momentumBuffers: states.map((s) => this.heldState(s?.momentumBuffer, 'momentum_buffer')) },
       options: {
         lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weightDecay, nesterov: g.nesterov, maximize: g.maximize, fused: g.fused,
       },
