@@ -1,5 +1,6 @@
-// The one place where libtorch versions differ for us (Debian's 1.13 CPU build and pip's 2.x CUDA
-// builds compile from the same sources). scripts/find-libtorch.js --features probes which API this
+// The one place where libtorch's C++ API differs between versions for us (Debian's 1.13 CPU build
+// and pip's 2.x builds compile from the same sources; where PyTorch's arithmetic changed, the op's
+// own file branches on TORCH_VERSION_MAJOR). scripts/find-libtorch.js --features probes which API this
 // libtorch has by compiling, and the build defines TB_AUTOCAST_PER_DEVICE_TYPE (2.4+),
 // TB_HAVE_ACCELERATOR_SYNC and TB_HAVE_ACCELERATOR_MEMORY (the device-generic allocator API);
 // without them, the 1.13 calls.
