@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp = require('sharp');
-import { Rng } from '../data/transforms';
+import { Rng } from '../random';
 
 const VERSION = 'synthetic-v1';
 const SIZE = 96;
