@@ -3,7 +3,7 @@ import { inspect } from 'util';
 import { execMode } from './autograd';
 import { TorchError } from './errors';
 import { adopt, Disposable, release } from './memory';
-import { BinaryOp, FactoryKind, native, NativeDtype, NewTensorOptions, ReduceOp, ShapeOp, SplitOp, TensorHandle, UnaryOp } from './native';
+import { BinaryOp, FactoryKind, native, NativeDtype, ReduceOp, ShapeOp, SplitOp, TensorHandle, UnaryOp } from './native';
 import { checkDevice, Device } from './runtime';
 import { bool, describe, finite, int, invalid, isInt, oneOf, options } from './arguments';
 
@@ -741,14 +741,9 @@ function factoryOptions(where: string, shape: unknown, opts: TensorOptions | und
   };
 }
 
-/** A new tensor's dtype and device, as the native factories take them. */
-function newTensor(f: { dtype: Dtype; device: string }): NewTensorOptions {
-  return { dtype: f.dtype, device: f.device };
-}
-
 function factory(kind: FactoryKind, shape: number[], opts: TensorOptions | undefined, value = 0): Tensor {
   const f = factoryOptions(kind, shape, opts);
-  const t = Tensor._wrap(native.factory(kind, f.shape, value, newTensor(f)));
+  const t = Tensor._wrap(native.factory(kind, f.shape, value, f));
   return f.requiresGrad ? t.requiresGrad_(true) : t;
 }
 
@@ -774,7 +769,7 @@ export function arange(start: number, end?: number, step = 1, opts: Omit<TensorO
   if (step === 0) throw invalid(where, 'step', 'non-zero number', step);
   const allInt = [s, e, step].every(Number.isInteger);
   const f = factoryOptions(where, [], { ...opts, dtype: opts.dtype ?? (allInt ? 'int64' : 'float32') });
-  return Tensor._wrap(native.arange(s, e, step, newTensor(f)));
+  return Tensor._wrap(native.arange(s, e, step, f));
 }
 
 
@@ -858,7 +853,7 @@ export function randint(low: number, high: number | number[], shape?: number[] |
   const hi = int(where, 'high', high);
   if (hi <= lo) throw new TorchError(`${where}: random_ expects 'from' to be less than 'to', but got from=${lo} >= to=${hi}`, 'INVALID_ARGUMENT');
   const f = factoryOptions(where, shape, { ...options(where, opts), dtype: opts?.dtype ?? 'int64' });
-  const t = Tensor._wrap(native.randint(lo, hi, f.shape, newTensor(f)));
+  const t = Tensor._wrap(native.randint(lo, hi, f.shape, f));
   return f.requiresGrad ? t.requiresGrad_(true) : t;
 }
 
@@ -872,7 +867,7 @@ export function randperm(n: number, opts: Omit<TensorOptions, 'shape'> & { seed?
   const o = options(where, opts);
   const seed = o.seed === undefined ? null : int(where, 'seed', o.seed, 0);
   const f = factoryOptions(where, [], { dtype: o.dtype ?? 'int64', device: o.device, requiresGrad: o.requiresGrad });
-  return Tensor._wrap(native.randpermTensor(count, seed, newTensor(f)));
+  return Tensor._wrap(native.randpermTensor(count, seed, f));
 }
 
 /** `steps` evenly spaced values from `start` to `end` inclusive (torch.linspace), float32 unless told. */
@@ -882,7 +877,7 @@ export function linspace(start: number, end: number, steps: number, opts: Omit<T
   const e = finite(where, 'end', end);
   const n = int(where, 'steps', steps, 0);
   const f = factoryOptions(where, [], opts);
-  const t = Tensor._wrap(native.linspace(s, e, n, newTensor(f)));
+  const t = Tensor._wrap(native.linspace(s, e, n, f));
   return f.requiresGrad ? t.requiresGrad_(true) : t;
 }
 

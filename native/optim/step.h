@@ -72,8 +72,9 @@ Napi::Value RunOptimizerStep(const Napi::CallbackInfo& info, std::vector<const c
     std::vector<bool> stepped;
     Napi::Array steppedValue = Napi::Array::New(env, group.params.size());
     for (const at::Tensor& p : group.params) {
-      steppedValue.Set(stepped.size(), p.grad().defined());
-      stepped.push_back(p.grad().defined());
+      const bool hasGrad = p.grad().defined();
+      steppedValue.Set(stepped.size(), hasGrad);
+      stepped.push_back(hasGrad);
     }
     groups.push_back(std::move(group));
     plan.push_back(std::move(stepped));
